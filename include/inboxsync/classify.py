@@ -1,0 +1,214 @@
+"""Classify a message as bounce, auto-reply, list, bulk or human mail from its header fields alone.
+
+The sync only fetches header fields (see `inboxsync.parse.HEADER_FIELDS`), never bodies, so every
+rule here reads headers. The kind decides whether a message may count as a contact's reply: only
+`human` mail does, which is why the rules lean towards "not human" only on strong signals.
+
+Rules, first match wins:
+
+1. ``bounce``: a delivery report (``multipart/report; report-type=delivery-status``, RFC 3464);
+   a From or Sender whose local part is MAILER-DAEMON or postmaster; or an empty Return-Path
+   (``<>``, the null reverse-path of RFC 5321) together with a ``multipart/report`` that is not a
+   read receipt or feedback report, or with a bounce-like subject ("Undelivered Mail Returned to
+   Sender", "failure notice", ...). An empty Return-Path alone is NOT a bounce: RFC 3834 asks
+   auto-responders to use it too, and so do read receipts and some notification systems.
+   Bounces are tested first because DSNs often also carry ``Auto-Submitted: auto-replied``.
+2. ``auto_reply``: ``Auto-Submitted`` other than ``no`` (RFC 3834); ``X-Autoreply`` or
+   ``X-Autorespond`` not negative; ``Precedence: auto_reply``; a read receipt
+   (``report-type=disposition-notification``, RFC 8098) or a spam-complaint feedback report
+   (``report-type=feedback-report``, RFC 5965), which are machine answers to one of our messages
+   but not delivery failures. A vacation subject ("Out of office", "Automatic reply", ...) counts
+   only together with ``Precedence: bulk|junk`` or an empty Return-Path, since people write such
+   subjects by hand too. ``X-Auto-Response-Suppress`` is deliberately ignored: ordinary Exchange
+   and Outlook mail carries it.
+3. ``list``: a ``List-Id`` (RFC 2919) or ``Precedence: list``.
+4. ``bulk``: ``Precedence: bulk|junk``, or ``List-Unsubscribe`` without ``List-Id`` (newsletters).
+5. ``human``: everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+BOUNCE = "bounce"
+AUTO_REPLY = "auto_reply"
+LIST = "list"
+BULK = "bulk"
+HUMAN = "human"
+KINDS: tuple[str, ...] = (BOUNCE, AUTO_REPLY, LIST, BULK, HUMAN)
+
+# Local parts that only delivery systems send from (RFC 5321 section 4.5.1, RFC 2142); the variants
+# without a hyphen occur in real bounces from older MTAs.
+_BOUNCE_LOCAL_PARTS = frozenset({"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster"})
+# Values of X-Autoreply / X-Autorespond / Auto-Submitted that deny automation; an empty field is
+# an artefact of some gateways, not a claim.
+_NEGATIVE_VALUES = frozenset({"", "no", "false", "off", "0"})
+_REPORT_TYPE = re.compile(r"report-type\s*=\s*\"?\s*([a-z0-9_-]+)", re.IGNORECASE)
+# Report types that answer a message without it having failed: read receipts, spam complaints.
+_NON_DELIVERY_REPORTS = frozenset({"disposition-notification", "feedback-report"})
+_ANGLE_ADDR = re.compile(r"<([^<>]*)>")
+_COMMENT = re.compile(r"\([^()]*\)")
+
+# Subjects MTAs put on non-delivery reports; used only together with an empty Return-Path.
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered mail|delivery status notification|delivery failure|"
+    r"delivery has failed|delivery failed|mail delivery failed|returned mail|failure notice|"
+    r"non[- ]?delivery|nondeliverable|not delivered|could not be delivered|"
+    r"unzustellbar|non remis|no se puede entregar|message not delivered|mail system error|"
+    r"delivery notification|returned to sender",
+    re.IGNORECASE,
+)
+# Subjects of vacation and out-of-office replies in the languages our teams see most; used only
+# as a supporting signal.
+_VACATION_SUBJECT = re.compile(
+    r"out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autorespons|"
+    r"vacation|away from|on leave|abwesenheit|automatische antwort|r[ée]ponse automatique|"
+    r"absence|respuesta autom[áa]tica|fuera de la oficina|risposta automatica|"
+    r"resposta autom[áa]tica|afwezig|automatisch antwoord|autosvar|automaattinen vastaus|"
+    r"自動応答|自动回复",
+    re.IGNORECASE,
+)
+
+
+def classify(headers: Mapping[str, str]) -> str:
+    """Return the kind of a message from its header fields.
+
+    Args:
+        headers: Header field name to (first) value, unfolded. Names are matched
+            case-insensitively; the Subject should already be RFC 2047-decoded so that
+            encoded vacation subjects are recognised.
+
+    Returns:
+        One of ``"bounce"``, ``"auto_reply"``, ``"list"``, ``"bulk"``, ``"human"``.
+    """
+    fields = {name.lower(): value for name, value in headers.items() if value is not None}
+    content_type = fields.get("content-type", "")
+    report_type = _report_type(content_type)
+    null_sender = _is_null_return_path(fields.get("return-path"))
+    subject = fields.get("subject", "")
+    if _is_bounce(fields, report_type, null_sender, subject):
+        return BOUNCE
+    if _is_auto_reply(fields, report_type, null_sender, subject):
+        return AUTO_REPLY
+    precedence = _first_token(fields.get("precedence", ""))
+    if fields.get("list-id", "").strip() or precedence == "list":
+        return LIST
+    if precedence in ("bulk", "junk") or fields.get("list-unsubscribe", "").strip():
+        return BULK
+    return HUMAN
+
+
+def _is_bounce(
+    fields: Mapping[str, str], report_type: str | None, null_sender: bool, subject: str
+) -> bool:
+    """Tell whether the fields describe a non-delivery report.
+
+    Args:
+        fields: Lower-cased field name to value.
+        report_type: The report-type of a multipart/report body, "" when it has none, or None
+            when the message is not a multipart/report.
+        null_sender: Whether Return-Path is the null path ``<>``.
+        subject: The decoded subject.
+
+    Returns:
+        True for a bounce.
+    """
+    if report_type == "delivery-status":
+        return True
+    if _sender_is_daemon(fields.get("from")) or _sender_is_daemon(fields.get("sender")):
+        return True
+    if not null_sender:
+        return False
+    if report_type is not None and report_type not in _NON_DELIVERY_REPORTS:
+        return True
+    return bool(_BOUNCE_SUBJECT.search(subject))
+
+
+def _is_auto_reply(
+    fields: Mapping[str, str], report_type: str | None, null_sender: bool, subject: str
+) -> bool:
+    """Tell whether the fields describe an automatic answer (RFC 3834 and its predecessors).
+
+    Args:
+        fields: Lower-cased field name to value.
+        report_type: As for `_is_bounce`.
+        null_sender: Whether Return-Path is the null path ``<>``.
+        subject: The decoded subject.
+
+    Returns:
+        True for an auto-reply.
+    """
+    for name in ("auto-submitted", "x-autoreply", "x-autorespond"):
+        value = fields.get(name)
+        if value is not None and _first_token(value) not in _NEGATIVE_VALUES:
+            return True
+    precedence = _first_token(fields.get("precedence", ""))
+    if precedence == "auto_reply" or report_type in _NON_DELIVERY_REPORTS:
+        return True
+    # A vacation subject alone is weak evidence: people type "Out of office" themselves.
+    supported = null_sender or precedence in ("bulk", "junk")
+    return supported and bool(_VACATION_SUBJECT.search(subject))
+
+
+def _report_type(content_type: str) -> str | None:
+    """Return the report-type of a multipart/report Content-Type.
+
+    Args:
+        content_type: The raw Content-Type value.
+
+    Returns:
+        The lower-cased report-type, "" for a multipart/report without one, None otherwise.
+    """
+    if not content_type.lstrip().lower().startswith("multipart/report"):
+        return None
+    match = _REPORT_TYPE.search(content_type)
+    return match[1].lower() if match else ""
+
+
+def _is_null_return_path(value: str | None) -> bool:
+    """Tell whether a Return-Path is the null reverse-path ``<>``.
+
+    Args:
+        value: The raw Return-Path value, or None when absent.
+
+    Returns:
+        True for ``<>`` (whitespace inside ignored).
+    """
+    return value is not None and "".join(value.split()) == "<>"
+
+
+def _sender_is_daemon(value: str | None) -> bool:
+    """Tell whether an originator field names MAILER-DAEMON or postmaster.
+
+    Only the address counts, not the display name, and only its local part, so that a
+    "postmaster@" of any domain matches while "Postmaster Team <alice@...>" does not. The address
+    is found without a full RFC 5322 parse because bounces often send a bare
+    ``MAILER-DAEMON`` without a domain, which address parsers drop.
+
+    Args:
+        value: The raw From or Sender value, or None when absent.
+
+    Returns:
+        True when the first address's local part is a delivery-system name.
+    """
+    if not value:
+        return False
+    match = _ANGLE_ADDR.search(value)
+    address = match[1] if match else _COMMENT.sub(" ", value)
+    address = address.strip().split(",", 1)[0].strip()
+    local_part = address.rsplit("@", 1)[0].strip().strip('"').lower()
+    return local_part in _BOUNCE_LOCAL_PARTS
+
+
+def _first_token(value: str) -> str:
+    """Return the first token of a structured value, lower-cased, without comments or parameters.
+
+    Args:
+        value: A value such as ``"auto-replied (vacation)"`` or ``"bulk; x=y"``.
+
+    Returns:
+        The token, e.g. ``"auto-replied"``; "" when there is none.
+    """
+    token = _COMMENT.sub(" ", value).split(";", 1)[0].strip().lower()
+    return token.split()[0] if token else ""

@@ -1,0 +1,185 @@
+"""The ``inboxsync`` command: connect inboxes and sync them outside the scheduler.
+
+``inboxsync sync NAME`` runs exactly what the DAG's mapped task runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from inboxsync import registry, report, warehouse
+from inboxsync.connections import get_connection
+from inboxsync.imap import SECURITY_MODES, ImapSession, ImapSettings, InboxError
+from inboxsync.sync import FolderResult, sync_inbox
+
+
+class UsageError(Exception):
+    """The command line asked for something that cannot be done."""
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.username}: ")
+    else:
+        raise UsageError("no password: pass --password-stdin and pipe it, or run in a terminal")
+    if not password:
+        raise UsageError("the password is empty")
+    return password
+
+
+def cmd_inbox_add(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    port = args.port or (993 if args.security == "ssl" else 143)
+    warehouse.migrate()
+    with warehouse.transaction() as cur:
+        inbox = registry.add_inbox(
+            cur,
+            args.name,
+            host=args.host,
+            port=port,
+            security=args.security,
+            username=args.username,
+            password=password,
+            owner_email=args.owner,
+            create_contacts=args.create_contacts,
+            ca_file=args.ca_file,
+            folders=args.folder or None,
+        )
+    print(f"inbox {inbox.name!r} saved (connection {inbox.conn_id}); it syncs on the next run")
+    return 0
+
+
+def cmd_inbox_list(args: argparse.Namespace) -> int:
+    warehouse.migrate()
+    with warehouse.transaction() as cur:
+        inboxes = registry.list_inboxes(cur)
+    if not inboxes:
+        print("no connected inboxes; add one with `inboxsync inbox add`")
+        return 0
+    print(f"{'name':20} {'address':30} {'owner':30} contacts enabled folders")
+    for i in inboxes:
+        folders = ",".join(i.folders) if i.folders else "default"
+        contacts = "create" if i.create_contacts else "link"
+        print(
+            f"{i.name:20} {i.email_address or '':30} {i.owner_email or '':30} "
+            f"{contacts:8} {'yes' if i.enabled else 'no':7} {folders}"
+        )
+    return 0
+
+
+def cmd_inbox_test(args: argparse.Namespace) -> int:
+    with warehouse.transaction() as cur:
+        inbox = registry.get_inbox(cur, args.name)
+    cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
+    with ImapSession(cfg) as imap:
+        print(f"login ok: {cfg.username} at {cfg.address} ({cfg.security})")
+        print("capabilities: " + " ".join(imap.capabilities()))
+        for folder in imap.sync_folders(inbox.folders):
+            status = imap.examine(folder)
+            print(
+                f"folder {folder!r}: {status.exists} messages, UIDVALIDITY {status.uidvalidity},"
+                f" UIDNEXT {status.uidnext}"
+            )
+    return 0
+
+
+def cmd_inbox_remove(args: argparse.Namespace) -> int:
+    with warehouse.transaction() as cur:
+        inbox = registry.remove_inbox(cur, args.name)
+    print(f"inbox {inbox.name!r} removed with its copies and sync state; messages kept")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    def progress(f: FolderResult) -> None:
+        if args.verbose:
+            print(f"  {f.log_line()}", file=sys.stderr)
+
+    result = sync_inbox(args.name, batch_size=args.batch_size, on_batch=progress)
+    for f in result.folders:
+        print(f"{result.inbox}: {f.log_line()}")
+    if result.fetched == 0:
+        print(f"{result.inbox}: up to date, nothing new")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    url = warehouse.warehouse_url()
+    warehouse.migrate(url)
+    print(report.format_table(report.inbox_summary(url)))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    applied = warehouse.migrate()
+    print("applied: " + ", ".join(applied) if applied else "warehouse schema up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inboxsync", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    inbox = sub.add_parser("inbox", help="manage connected inboxes").add_subparsers(
+        dest="inbox_command", required=True
+    )
+    add = inbox.add_parser("add", help="connect an inbox (password from stdin or a prompt)")
+    add.add_argument("name")
+    add.add_argument("--host", required=True)
+    add.add_argument("--port", type=int, help="default 993 for ssl, 143 otherwise")
+    add.add_argument("--security", choices=SECURITY_MODES, default="ssl")
+    add.add_argument("--username", required=True)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--owner", help="email of the team member who owns the inbox")
+    add.add_argument(
+        "--create-contacts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="turn every new address seen in this inbox into a contact (default: on)",
+    )
+    add.add_argument("--ca-file", help="CA bundle to verify the server's certificate with")
+    add.add_argument(
+        "--folder", action="append", help="sync this folder (repeat); default INBOX and Sent"
+    )
+    add.set_defaults(func=cmd_inbox_add)
+    inbox.add_parser("list", help="list connected inboxes").set_defaults(func=cmd_inbox_list)
+    test = inbox.add_parser("test", help="log in and show capabilities and folders")
+    test.add_argument("name")
+    test.set_defaults(func=cmd_inbox_test)
+    remove = inbox.add_parser("remove", help="disconnect an inbox")
+    remove.add_argument("name")
+    remove.set_defaults(func=cmd_inbox_remove)
+
+    sync = sub.add_parser("sync", help="sync one inbox now (the DAG task's code path)")
+    sync.add_argument("name")
+    sync.add_argument("--batch-size", type=int, help="UIDs per batch")
+    sync.set_defaults(func=cmd_sync)
+
+    sub.add_parser("status", help="per-inbox summary").set_defaults(func=cmd_status)
+    sub.add_parser("migrate", help="apply warehouse migrations").set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``inboxsync`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (InboxError, UsageError, registry.UnknownInbox) as exc:
+        print(f"inboxsync: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Airflow connections: where every secret of inboxsync lives.
+
+Inside a task, Airflow's Task SDK resolves connections through the execution API. Outside a task
+(the ``inboxsync`` CLI, tests, the demo) there is no supervisor to ask, so the SDK only sees
+environment variables and external secrets backends; there we read the metadata database the way
+the ``airflow connections`` command does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+
+def _in_task() -> bool:
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def get_connection(conn_id: str) -> Any:
+    """Return the Airflow connection ``conn_id`` from wherever Airflow keeps it.
+
+    Raises:
+        AirflowNotFoundException: No secrets backend and no metadata database knows it.
+    """
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        if _in_task():
+            raise
+    from airflow.models.connection import Connection
+
+    return Connection.get_connection_from_secrets(conn_id)
+
+
+def save_connection(
+    conn_id: str,
+    *,
+    conn_type: str,
+    host: str,
+    port: int,
+    login: str,
+    password: str | None,
+    extra: dict[str, Any],
+    description: str = "",
+) -> None:
+    """Create or replace a connection in Airflow's metadata database (CLI side only)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        conn = session.query(Connection).filter(Connection.conn_id == conn_id).one_or_none()
+        if conn is None:
+            conn = Connection(conn_id=conn_id)
+            session.add(conn)
+        conn.conn_type = conn_type
+        conn.host = host
+        conn.port = port
+        conn.login = login
+        if password is not None:
+            conn.set_password(password)
+        conn.set_extra(json.dumps(extra))
+        conn.description = description
+
+
+def delete_connection(conn_id: str) -> bool:
+    """Delete a connection from Airflow's metadata database; False when it did not exist."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return bool(session.query(Connection).filter(Connection.conn_id == conn_id).delete())

@@ -1,0 +1,170 @@
+"""Load one batch: COPY into staging, merge into the contract tables, advance the checkpoint.
+
+Everything a batch writes, its checkpoint included, commits in one transaction, so a crash at any
+moment loses nothing and duplicates nothing (DESIGN.md, invariant 2).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg2.extensions
+
+from inboxsync.imap import FetchedCopy
+from inboxsync.parse import ParsedMessage, QuarantineError, email_domain, parse_header
+from inboxsync.warehouse import read_sql
+
+
+@dataclass
+class Batch:
+    """One UID batch of a folder, parsed and ready to stage."""
+
+    copies: list[tuple[FetchedCopy, str]] = field(default_factory=list)  # (copy, message_key)
+    messages: dict[str, ParsedMessage] = field(default_factory=dict)
+    quarantined: list[tuple[FetchedCopy, str]] = field(default_factory=list)  # (copy, reason)
+    directions: dict[str, str] = field(default_factory=dict)  # message_key -> direction
+
+
+def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
+    """Parse fetched copies; unparseable ones go to quarantine with their reason.
+
+    Args:
+        fetched: The copies of one batch, in UID order.
+        team: The team's addresses, to tell inbound from outbound mail.
+
+    Returns:
+        The batch: copies with their message keys, distinct messages, quarantined copies.
+    """
+    batch = Batch()
+    for copy in fetched:
+        try:
+            parsed = parse_header(copy.raw_header)
+        except QuarantineError as exc:
+            batch.quarantined.append((copy, exc.reason))
+            continue
+        batch.copies.append((copy, parsed.message_key))
+        # The first copy of a message in UID order wins, as it does across batches.
+        batch.messages.setdefault(parsed.message_key, parsed)
+    batch.directions = {key: direction(msg, team) for key, msg in batch.messages.items()}
+    return batch
+
+
+def direction(msg: ParsedMessage, team: frozenset[str]) -> str:
+    """inbound (from outside), outbound (from the team to someone outside) or internal."""
+    if msg.from_email not in team:
+        return "inbound"
+    recipients = {a.email for a in msg.addresses if a.role in ("to", "cc", "bcc")}
+    return "outbound" if recipients - team else "internal"
+
+
+def load_batch(
+    cur: psycopg2.extensions.cursor,
+    batch: Batch,
+    *,
+    inbox_id: int,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+    create_contacts: bool,
+    created_by: str,
+    team: frozenset[str],
+) -> None:
+    """Stage and merge one batch in the caller's transaction (the caller commits).
+
+    Args:
+        cur: A cursor whose transaction the caller commits after this returns.
+        batch: The parsed batch.
+        inbox_id: The inbox the copies belong to.
+        folder: Their folder.
+        uidvalidity: The folder's UIDVALIDITY when they were fetched.
+        last_uid: The highest UID the batch covers (the new checkpoint).
+        create_contacts: The inbox's create-contacts switch.
+        created_by: What to record as the creator of new contacts.
+        team: The team's addresses.
+    """
+    cur.execute(read_sql("load/staging.sql"))
+    _copy(cur, "stg_copies", _copy_rows(batch))
+    _copy(cur, "stg_messages", _message_rows(batch))
+    _copy(cur, "stg_addresses", _address_rows(batch, team))
+    _copy(cur, "stg_references", _reference_rows(batch))
+    _copy(cur, "stg_quarantine", _quarantine_rows(batch))
+    cur.execute(
+        read_sql("load/merge_batch.sql"),
+        {
+            "inbox_id": inbox_id,
+            "folder": folder,
+            "uidvalidity": uidvalidity,
+            "last_uid": last_uid,
+            "create_contacts": create_contacts,
+            "created_by": created_by,
+        },
+    )
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+def _copy_rows(batch: Batch) -> Iterable[Sequence[object]]:
+    for copy, key in batch.copies:
+        yield (copy.uid, key, " ".join(copy.flags), copy.internal_date, copy.size, copy.raw_header)
+
+
+def _message_rows(batch: Batch) -> Iterable[Sequence[object]]:
+    for key, m in batch.messages.items():
+        yield (
+            key, m.message_id, m.subject, m.sent_at, m.date_header, m.from_email, m.from_name,
+            m.in_reply_to, m.kind, batch.directions[key], m.list_id, m.auto_submitted,
+            m.content_type,
+        )  # fmt: skip
+
+
+def _address_rows(batch: Batch, team: frozenset[str]) -> Iterable[Sequence[object]]:
+    for key, m in batch.messages.items():
+        for position, a in enumerate(m.addresses):
+            yield (key, a.role, a.email, a.display_name, position, email_domain(a.email),
+                   a.email in team)  # fmt: skip
+
+
+def _reference_rows(batch: Batch) -> Iterable[Sequence[object]]:
+    for key, m in batch.messages.items():
+        for position, ref in enumerate(m.references):
+            yield (key, position, ref)
+
+
+def _quarantine_rows(batch: Batch) -> Iterable[Sequence[object]]:
+    for copy, reason in batch.quarantined:
+        yield (copy.uid, reason, copy.raw_header, " ".join(copy.flags), copy.internal_date,
+               copy.size)  # fmt: skip
+
+
+# -- COPY text format -------------------------------------------------------------------------
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _field(value: object) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()  # COPY unescapes "\\" to "\", leaving bytea's hex input
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    # PostgreSQL text cannot hold NUL; the parser already strips it, this keeps COPY safe anyway.
+    return str(value).replace("\x00", "").translate(_ESCAPES)
+
+
+def _copy(cur: psycopg2.extensions.cursor, table: str, rows: Iterable[Sequence[object]]) -> None:
+    buf = io.StringIO()
+    for row in rows:
+        buf.write("\t".join(_field(v) for v in row))
+        buf.write("\n")
+    if buf.tell():
+        buf.seek(0)
+        cur.copy_expert(f"COPY {table} FROM STDIN", buf)

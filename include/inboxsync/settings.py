@@ -1,0 +1,24 @@
+"""Settings with environment defaults. Secrets never live here: they come from Airflow connections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Airflow connection holding the warehouse; `AIRFLOW_CONN_INBOXSYNC_WAREHOUSE` overrides it.
+WAREHOUSE_CONN_ID = os.environ.get("INBOXSYNC_WAREHOUSE_CONN_ID", "inboxsync_warehouse")
+
+#: Prefix of the Airflow connection that `inboxsync inbox add` creates for each inbox's secrets.
+INBOX_CONN_PREFIX = "inboxsync_inbox_"
+
+#: Messages per UID batch: one FETCH, one COPY, one transaction, one checkpoint.
+BATCH_SIZE = int(os.environ.get("INBOXSYNC_BATCH_SIZE", "1000"))
+
+#: Seconds an IMAP socket may stay silent before the inbox's task fails (and is retried).
+IMAP_TIMEOUT = float(os.environ.get("INBOXSYNC_IMAP_TIMEOUT", "60"))
+
+#: Where the SQL the pipeline runs lives (migrations, merge steps).
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+
+#: Schema of the warehouse contract tables.
+SCHEMA = "inboxsync"

@@ -1,0 +1,39 @@
+"""What the DAGs' task bodies call: thin adapters from Airflow's world to the package's."""
+
+from __future__ import annotations
+
+import logging
+
+from inboxsync.imap import InboxError
+from inboxsync.sync import enabled_inbox_names, sync_inbox
+
+log = logging.getLogger(__name__)
+
+
+def list_inboxes_task() -> list[str]:
+    """The enabled inboxes' names, one mapped sync task each."""
+    names = enabled_inbox_names()
+    log.info("%d enabled inbox(es): %s", len(names), ", ".join(names) or "none")
+    return names
+
+
+def sync_inbox_task(inbox: str) -> dict[str, object]:
+    """Sync one inbox inside a mapped task; returns counts for XCom.
+
+    A problem no retry can fix (bad credentials, an untrusted certificate) fails the task at
+    once; a network problem raises normally so Airflow retries it.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    get_current_context()["inbox_name"] = inbox  # shown by map_index_template
+    try:
+        result = sync_inbox(inbox)
+    except InboxError as exc:
+        if exc.retryable:
+            raise
+        raise AirflowFailException(f"inbox {inbox!r}: {exc}") from None
+    log.info(
+        "inbox %r done: %d fetched, %d quarantined", inbox, result.fetched, result.quarantined
+    )
+    return result.as_dict()

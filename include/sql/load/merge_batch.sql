@@ -1,0 +1,74 @@
+-- Merge one staged batch into the contract tables and advance the folder's checkpoint.
+-- Runs in the same transaction as the COPYs that filled the staging tables (invariant 2).
+-- Parameters: inbox_id, folder, uidvalidity, last_uid, create_contacts, created_by.
+
+-- A message seen before (another inbox, another folder, an earlier batch) keeps its first row;
+-- its addresses and references come with it, once.
+WITH new_messages AS (
+    INSERT INTO inboxsync.messages AS m (
+        message_key, message_id, subject, sent_at, date_header, from_email, from_name,
+        in_reply_to, kind, direction, list_id, auto_submitted, content_type)
+    SELECT message_key, message_id, subject, sent_at, date_header, from_email, from_name,
+           in_reply_to, kind, direction, list_id, auto_submitted, content_type
+    FROM stg_messages
+    ON CONFLICT (message_key) DO NOTHING
+    RETURNING m.message_key
+), new_addresses AS (
+    INSERT INTO inboxsync.message_addresses (message_key, role, email, display_name, position)
+    SELECT a.message_key, a.role, a.email, a.display_name, a.position
+    FROM stg_addresses a JOIN new_messages USING (message_key)
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO inboxsync.message_references (message_key, position, ref_message_id)
+SELECT r.message_key, r.position, r.ref_message_id
+FROM stg_references r JOIN new_messages USING (message_key)
+ON CONFLICT DO NOTHING;
+
+INSERT INTO inboxsync.message_copies AS c (
+    inbox_id, folder, uidvalidity, uid, message_key, flags, internal_date, size, raw_header)
+SELECT %(inbox_id)s, %(folder)s, %(uidvalidity)s, uid, message_key,
+       string_to_array(flags, ' '), internal_date, size, raw_header
+FROM stg_copies
+ON CONFLICT (inbox_id, folder, uidvalidity, uid) DO UPDATE
+    SET flags = EXCLUDED.flags, expunged_at = NULL;
+
+INSERT INTO inboxsync.quarantine (
+    inbox_id, folder, uidvalidity, uid, reason, raw_header, flags, internal_date, size)
+SELECT %(inbox_id)s, %(folder)s, %(uidvalidity)s, uid, reason, raw_header,
+       string_to_array(flags, ' '), internal_date, size
+FROM stg_quarantine
+ON CONFLICT DO NOTHING;
+
+-- Contacts: every address of the batch with when it was seen. With the inbox's create-contacts
+-- switch off, only addresses that already are contacts are touched.
+WITH seen AS (
+    SELECT a.email, min(a.domain) AS domain, bool_or(a.is_team) AS is_team,
+           min(a.display_name) AS display_name,
+           min(coalesce(m.sent_at, c.internal_date)) AS first_seen_at,
+           max(coalesce(m.sent_at, c.internal_date)) AS last_seen_at
+    FROM stg_addresses a
+    JOIN stg_messages m USING (message_key)
+    JOIN LATERAL (SELECT min(internal_date) AS internal_date
+                  FROM stg_copies c WHERE c.message_key = a.message_key) c ON true
+    GROUP BY a.email
+), created AS (
+    INSERT INTO inboxsync.contacts AS ct (
+        email, display_name, domain, is_team, created_by, first_seen_at, last_seen_at)
+    SELECT email, display_name, domain, is_team, %(created_by)s, first_seen_at, last_seen_at
+    FROM seen
+    WHERE %(create_contacts)s
+    ON CONFLICT (email) DO UPDATE SET
+        display_name = coalesce(ct.display_name, EXCLUDED.display_name),
+        first_seen_at = least(ct.first_seen_at, EXCLUDED.first_seen_at),
+        last_seen_at = greatest(ct.last_seen_at, EXCLUDED.last_seen_at)
+)
+UPDATE inboxsync.contacts ct SET
+    display_name = coalesce(ct.display_name, seen.display_name),
+    first_seen_at = least(ct.first_seen_at, seen.first_seen_at),
+    last_seen_at = greatest(ct.last_seen_at, seen.last_seen_at)
+FROM seen
+WHERE ct.email = seen.email AND NOT %(create_contacts)s;
+
+UPDATE inboxsync.sync_state
+SET last_uid = greatest(last_uid, %(last_uid)s), updated_at = now()
+WHERE inbox_id = %(inbox_id)s AND folder = %(folder)s AND uidvalidity = %(uidvalidity)s;

@@ -1,0 +1,19 @@
+-- Per-connection staging tables: filled by COPY, merged, emptied at commit.
+CREATE TEMP TABLE IF NOT EXISTS stg_copies (
+    uid bigint, message_key text, flags text, internal_date timestamptz, size bigint, raw_header bytea
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_messages (
+    message_key text, message_id text, subject text, sent_at timestamptz, date_header text,
+    from_email text, from_name text, in_reply_to text, kind text, direction text, list_id text,
+    auto_submitted text, content_type text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_addresses (
+    message_key text, role text, email text, display_name text, position integer, domain text,
+    is_team boolean
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_references (
+    message_key text, position integer, ref_message_id text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_quarantine (
+    uid bigint, reason text, raw_header bytea, flags text, internal_date timestamptz, size bigint
+) ON COMMIT DELETE ROWS;
