@@ -8,10 +8,11 @@ Rules, first match wins:
 
 1. ``bounce``: a delivery report (``multipart/report; report-type=delivery-status``, RFC 3464);
    a From or Sender whose local part is MAILER-DAEMON or postmaster; or an empty Return-Path
-   (``<>``, the null reverse-path of RFC 5321) together with a ``multipart/report`` that is not a
-   read receipt or feedback report, or with a bounce-like subject ("Undelivered Mail Returned to
-   Sender", "failure notice", ...). An empty Return-Path alone is NOT a bounce: RFC 3834 asks
-   auto-responders to use it too, and so do read receipts and some notification systems.
+   (``<>``, the null reverse-path of RFC 5321, or MAILER-DAEMON; or a From of ``<>``) together
+   with a ``multipart/report`` that is not a read receipt or feedback report, or with a
+   bounce-like subject ("Undelivered Mail Returned to Sender", "failure notice", ...). An empty
+   Return-Path alone is NOT a bounce: RFC 3834 asks auto-responders to use it too, and so do read
+   receipts and some notification systems.
    Bounces are tested first because DSNs often also carry ``Auto-Submitted: auto-replied``.
 2. ``auto_reply``: ``Auto-Submitted`` other than ``no`` (RFC 3834); ``X-Autoreply`` or
    ``X-Autorespond`` not negative; ``Precedence: auto_reply``; a read receipt
@@ -38,9 +39,11 @@ BULK = "bulk"
 HUMAN = "human"
 KINDS: tuple[str, ...] = (BOUNCE, AUTO_REPLY, LIST, BULK, HUMAN)
 
-# Local parts that only delivery systems send from (RFC 5321 section 4.5.1, RFC 2142); the variants
-# without a hyphen occur in real bounces from older MTAs.
-_BOUNCE_LOCAL_PARTS = frozenset({"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster"})
+# Local parts that only delivery systems send from (RFC 5321 section 4.5.1, RFC 2142); the other
+# spellings occur in real bounces (older MTAs, Verizon's and Apache James's "post_master").
+_BOUNCE_LOCAL_PARTS = frozenset(
+    {"mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster", "post_master"}
+)
 # Values of X-Autoreply / X-Autorespond / Auto-Submitted that deny automation; an empty field is
 # an artefact of some gateways, not a claim.
 _NEGATIVE_VALUES = frozenset({"", "no", "false", "off", "0"})
@@ -52,7 +55,7 @@ _COMMENT = re.compile(r"\([^()]*\)")
 
 # Subjects MTAs put on non-delivery reports; used only together with an empty Return-Path.
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered mail|delivery status notification|delivery failure|"
+    r"undeliver|delivery status|delivery failure|"
     r"delivery has failed|delivery failed|mail delivery failed|returned mail|failure notice|"
     r"non[- ]?delivery|nondeliverable|not delivered|could not be delivered|"
     r"unzustellbar|non remis|no se puede entregar|message not delivered|mail system error|"
@@ -85,11 +88,10 @@ def classify(headers: Mapping[str, str]) -> str:
     fields = {name.lower(): value for name, value in headers.items() if value is not None}
     content_type = fields.get("content-type", "")
     report_type = _report_type(content_type)
-    null_sender = _is_null_return_path(fields.get("return-path"))
     subject = fields.get("subject", "")
-    if _is_bounce(fields, report_type, null_sender, subject):
+    if _is_bounce(fields, report_type, subject):
         return BOUNCE
-    if _is_auto_reply(fields, report_type, null_sender, subject):
+    if _is_auto_reply(fields, report_type, subject):
         return AUTO_REPLY
     precedence = _first_token(fields.get("precedence", ""))
     if fields.get("list-id", "").strip() or precedence == "list":
@@ -99,16 +101,13 @@ def classify(headers: Mapping[str, str]) -> str:
     return HUMAN
 
 
-def _is_bounce(
-    fields: Mapping[str, str], report_type: str | None, null_sender: bool, subject: str
-) -> bool:
+def _is_bounce(fields: Mapping[str, str], report_type: str | None, subject: str) -> bool:
     """Tell whether the fields describe a non-delivery report.
 
     Args:
         fields: Lower-cased field name to value.
         report_type: The report-type of a multipart/report body, "" when it has none, or None
             when the message is not a multipart/report.
-        null_sender: Whether Return-Path is the null path ``<>``.
         subject: The decoded subject.
 
     Returns:
@@ -118,22 +117,19 @@ def _is_bounce(
         return True
     if _sender_is_daemon(fields.get("from")) or _sender_is_daemon(fields.get("sender")):
         return True
-    if not null_sender:
+    # Weaker signals, each only together with a delivery system's envelope sender.
+    looks_like_report = report_type is not None and report_type not in _NON_DELIVERY_REPORTS
+    if not (looks_like_report or _BOUNCE_SUBJECT.search(subject)):
         return False
-    if report_type is not None and report_type not in _NON_DELIVERY_REPORTS:
-        return True
-    return bool(_BOUNCE_SUBJECT.search(subject))
+    return _is_null_sender(fields)
 
 
-def _is_auto_reply(
-    fields: Mapping[str, str], report_type: str | None, null_sender: bool, subject: str
-) -> bool:
+def _is_auto_reply(fields: Mapping[str, str], report_type: str | None, subject: str) -> bool:
     """Tell whether the fields describe an automatic answer (RFC 3834 and its predecessors).
 
     Args:
         fields: Lower-cased field name to value.
         report_type: As for `_is_bounce`.
-        null_sender: Whether Return-Path is the null path ``<>``.
         subject: The decoded subject.
 
     Returns:
@@ -147,8 +143,9 @@ def _is_auto_reply(
     if precedence == "auto_reply" or report_type in _NON_DELIVERY_REPORTS:
         return True
     # A vacation subject alone is weak evidence: people type "Out of office" themselves.
-    supported = null_sender or precedence in ("bulk", "junk")
-    return supported and bool(_VACATION_SUBJECT.search(subject))
+    if not _VACATION_SUBJECT.search(subject):
+        return False
+    return precedence in ("bulk", "junk") or _is_null_sender(fields)
 
 
 def _report_type(content_type: str) -> str | None:
@@ -166,25 +163,36 @@ def _report_type(content_type: str) -> str | None:
     return match[1].lower() if match else ""
 
 
-def _is_null_return_path(value: str | None) -> bool:
-    """Tell whether a Return-Path is the null reverse-path ``<>``.
+def _is_null_sender(fields: Mapping[str, str]) -> bool:
+    """Tell whether the message was sent with a delivery system's envelope sender.
+
+    That is the null reverse-path ``<>`` (RFC 5321 for bounces, RFC 3834 for auto-replies), a
+    Return-Path of MAILER-DAEMON (some MTAs put that instead of ``<>``), or a From of ``<>``
+    (seen on appliance bounces). Alone it proves nothing; it supports the other signals.
 
     Args:
-        value: The raw Return-Path value, or None when absent.
+        fields: Lower-cased field name to value.
 
     Returns:
-        True for ``<>`` (whitespace inside ignored).
+        True when the envelope sender is null or a delivery system.
     """
-    return value is not None and "".join(value.split()) == "<>"
+    return_path = fields.get("return-path")
+    from_ = fields.get("from")
+    if return_path is not None:
+        compact = "".join(return_path.split())
+        if compact == "<>" or _sender_is_daemon(compact):
+            return True
+    return from_ is not None and "".join(from_.split()) == "<>"
 
 
 def _sender_is_daemon(value: str | None) -> bool:
     """Tell whether an originator field names MAILER-DAEMON or postmaster.
 
-    Only the address counts, not the display name, and only its local part, so that a
-    "postmaster@" of any domain matches while "Postmaster Team <alice@...>" does not. The address
-    is found without a full RFC 5322 parse because bounces often send a bare
-    ``MAILER-DAEMON`` without a domain, which address parsers drop.
+    Only the address counts, and only its local part, so that a "postmaster@" of any domain
+    matches while "Postmaster Team <alice@...>" does not; but when the address is empty
+    (``MAILER-DAEMON <>``, DragonFly's dma) the name is all there is. The address is found
+    without a full RFC 5322 parse because bounces often send a bare ``MAILER-DAEMON`` without a
+    domain, which address parsers drop.
 
     Args:
         value: The raw From or Sender value, or None when absent.
@@ -195,7 +203,12 @@ def _sender_is_daemon(value: str | None) -> bool:
     if not value:
         return False
     match = _ANGLE_ADDR.search(value)
-    address = match[1] if match else _COMMENT.sub(" ", value)
+    if match is None:
+        address = _COMMENT.sub(" ", value)
+    elif match[1].strip():
+        address = match[1]
+    else:
+        address = value[: match.start()]
     address = address.strip().split(",", 1)[0].strip()
     local_part = address.rsplit("@", 1)[0].strip().strip('"').lower()
     return local_part in _BOUNCE_LOCAL_PARTS

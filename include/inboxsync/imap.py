@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import imapclient
+from imapclient.imapclient import SENT
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from inboxsync import settings
@@ -228,7 +229,7 @@ class ImapSession:
         if configured:
             return list(configured)
         folders = ["INBOX"]
-        sent = self.client.find_special_folder(imapclient.SENT)
+        sent = self.client.find_special_folder(SENT)
         if sent and sent not in folders:
             folders.append(sent)
         return folders

@@ -83,6 +83,8 @@ SPECIAL_FOLDERS: dict[str, str] = {
 }
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 MAX_UNIX_SOCKET_PATH = 107
+# Dovecot's longest socket is <root>/dovecot/run/token-login/imap-urlauth (37 chars after root).
+MAX_ROOT_PATH = MAX_UNIX_SOCKET_PATH - len("/dovecot/run/token-login/imap-urlauth")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 40
@@ -316,7 +318,8 @@ class LocalServices:
         path = base if folder.upper() == "INBOX" else base / _maildirpp_name(folder)
         uid, gid = self.mail_uid, self.mail_gid
         _mkdir_owned(self._home(user), uid, gid, mode=0o700)
-        for directory in {base, path}:
+        # INBOX first: creating a subfolder first would make its parent with the wrong mode.
+        for directory in dict.fromkeys((base, path)):
             for sub in ("", "cur", "new", "tmp"):
                 _mkdir_owned(directory / sub if sub else directory, uid, gid, mode=0o700)
         if path != base:
@@ -513,7 +516,7 @@ def _ensure_postgres(layout: _Layout, saved_port: int | None) -> tuple[int, int]
     """Reuse or start PostgreSQL; return (port, postmaster pid)."""
     bindir = _pg_bindir(layout)
     pid = _pg_running_pid(layout)
-    if pid and saved_port and _port_answers(saved_port):
+    if pid and saved_port == _pg_pidfile_port(layout) and _port_answers(saved_port):
         if not _write_pg_conf(layout, saved_port):
             return saved_port, pid
         log.info("PostgreSQL settings changed: restarting")
@@ -546,6 +549,14 @@ def _stop_postgres(layout: _Layout) -> None:
 
 def _pg_running_pid(layout: _Layout) -> int | None:
     return _live_pid(layout.pg_pidfile, needle=str(layout.pg_data))
+
+
+def _pg_pidfile_port(layout: _Layout) -> int | None:
+    """The port the running server listens on (line 4 of postmaster.pid)."""
+    try:
+        return int(layout.pg_pidfile.read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _pg_version(layout: _Layout) -> str | None:
@@ -600,7 +611,13 @@ def _initdb(layout: _Layout, bindir: Path) -> None:
         PG_SUPERUSER,
         "--auth=trust",
         "--encoding=UTF8",
-        "--locale=C",
+        # Codepoint order (fast, the same everywhere); Unicode-aware lower()/upper() if possible.
+        "--lc-collate=C",
+        f"--lc-ctype={_utf8_c_locale()}",
+        "--lc-messages=C",
+        "--lc-monetary=C",
+        "--lc-numeric=C",
+        "--lc-time=C",
         # Skipping the final fsync of a throwaway dev cluster saves seconds on a cold start.
         "--no-sync",
     ]
@@ -609,6 +626,16 @@ def _initdb(layout: _Layout, bindir: Path) -> None:
         raise LocalEnvError(f"initdb failed:\n{_output_tail(result)}")
     with (layout.pg_data / "postgresql.conf").open("a") as fh:
         fh.write("\n# Settings managed by inboxsync.localenv\ninclude 'inboxsync.conf'\n")
+
+
+def _utf8_c_locale() -> str:
+    """``C.UTF-8`` if the OS has it (Debian does), else plain ``C``."""
+    try:
+        result = _run(["locale", "-a"], check=False)
+    except LocalEnvError:  # no `locale` binary: assume a minimal system
+        return "C"
+    names = {name.lower() for name in result.stdout.split()}
+    return "C.UTF-8" if {"c.utf8", "c.utf-8"} & names else "C"
 
 
 def _write_pg_conf(layout: _Layout, port: int) -> bool:
@@ -682,7 +709,7 @@ def _ensure_dovecot(
     if shutil.which("openssl") is None:
         _apt_install(["openssl"])
     _prepare_dovecot_dirs(layout)
-    _ensure_tls(layout)
+    new_cert = _ensure_tls(layout)
     pid = _dovecot_running_pid(layout)
     if (
         pid
@@ -691,15 +718,19 @@ def _ensure_dovecot(
         and _port_answers(saved_imap)
         and _port_answers(saved_imaps)
     ):
-        if not _write_dovecot_conf(layout, saved_imap, saved_imaps):
+        conf_changed = _write_dovecot_conf(layout, saved_imap, saved_imaps)
+        if not (conf_changed or new_cert):
             return saved_imap, saved_imaps, pid
-        log.info("Dovecot config changed: restarting")
+        log.info("Dovecot config or certificate changed: restarting")
     if pid:
         _stop_dovecot(layout)
     imap_port = _reuse_or_pick_port(saved_imap, taken=taken)
     imaps_port = _reuse_or_pick_port(saved_imaps, taken=taken | {imap_port})
     _write_dovecot_conf(layout, imap_port, imaps_port)
-    _clear_stale_pidfile(layout.dc_pidfile)
+    # Stale sockets from an earlier run make Dovecot's processes retry connecting for
+    # seconds (the disabled anvil-auth-penalty one for 5 s); it recreates what it needs.
+    shutil.rmtree(layout.dc_run, ignore_errors=True)
+    layout.dc_run.mkdir(mode=0o755)
     with layout.dc_startup_log.open("w") as out:
         # Output goes to a file, not a pipe: the daemon could keep a pipe open forever.
         code = subprocess.call(
@@ -777,7 +808,12 @@ def _dovecot_conf_text(layout: _Layout, imap_port: int, imaps_port: int) -> str:
         unchrooted = ""
     else:
         me = pwd.getpwuid(os.getuid()).pw_name
-        identity = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        group = grp.getgrgid(os.getgid()).gr_name
+        # Without the group line Dovecot tries to chown its sockets to the `dovecot` group.
+        identity = (
+            f"default_internal_user = {me}\ndefault_internal_group = {group}\n"
+            f"default_login_user = {me}\n"
+        )
         # chroot needs root; without these two lines a non-root Dovecot refuses to start.
         unchrooted = "  chroot =\n"
     dh = f"ssl_dh = <{DOVECOT_DH}\n" if DOVECOT_DH.exists() else ""
@@ -807,6 +843,8 @@ ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
+# Tests try wrong passwords on purpose: answer them at once (default 2 s).
+auth_failure_delay = 0
 
 mail_location = maildir:~/Maildir
 
@@ -842,15 +880,24 @@ service imap-login {{
   }}
 {unchrooted}}}
 service anvil {{
-{unchrooted}}}
+{unchrooted}  # No per-IP auth penalty: after a failed login from 127.0.0.1 every later login,
+  # good or bad, would wait 2-15 s for 29 s. Mode 0 disables the listener.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 """
 
 
-def _ensure_tls(layout: _Layout) -> None:
-    """Create a local CA and a server certificate for 127.0.0.1/localhost if needed."""
+def _ensure_tls(layout: _Layout) -> bool:
+    """Create a local CA and a server certificate for 127.0.0.1/localhost if needed.
+
+    Returns:
+        True if new files were made (a running Dovecot still serves the old certificate).
+    """
     files = (layout.ca_file, layout.server_cert, layout.server_key)
     if all(f.exists() for f in files) and _cert_valid_for_a_day(layout.server_cert):
-        return
+        return False
     tls = layout.tls_dir
     cnf = tls / "openssl.cnf"
     cnf.write_text(_OPENSSL_CNF)
@@ -875,6 +922,7 @@ def _ensure_tls(layout: _Layout) -> None:
     csr.unlink()
     layout.ca_file.chmod(0o644)
     layout.server_cert.chmod(0o644)
+    return True
 
 
 # Strict enough for Python 3.13's VERIFY_X509_STRICT (key identifiers, critical constraints).
@@ -906,8 +954,8 @@ def _openssl(*args: str | Path) -> None:
 
 
 def _cert_valid_for_a_day(cert: Path) -> bool:
-    result = _run(["openssl", "x509", "-checkend", "86400", "-noout", "-in", str(cert)], check=False)
-    return result.returncode == 0
+    cmd = ["openssl", "x509", "-checkend", "86400", "-noout", "-in", str(cert)]
+    return _run(cmd, check=False).returncode == 0
 
 
 def _wait_imap_ready(layout: _Layout, port: int, *, tls: bool) -> None:
@@ -1022,13 +1070,23 @@ def _live_pid(pidfile: Path, *, needle: str) -> int | None:
         return None
     if not _pid_alive(pid):
         return None
-    cmdline = Path(f"/proc/{pid}/cmdline")
     # A reused pid must never be mistaken for our server (and then signalled).
-    if cmdline.exists() and needle not in cmdline.read_bytes().replace(b"\0", b" ").decode(
-        errors="replace"
-    ):
+    cmdline = _cmdline(pid)
+    if cmdline is not None and needle not in cmdline:
         return None
     return pid
+
+
+def _cmdline(pid: int) -> str | None:
+    """A process's command line, or None where /proc is unavailable."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        # Either the process just exited or there is no /proc (not Linux).
+        return "" if Path("/proc/self").exists() else None
+    except OSError:
+        return None
+    return raw.replace(b"\0", b" ").decode(errors="replace")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -1112,9 +1170,7 @@ def _apt_install(packages: Sequence[str]) -> None:
         _run([*base, "update"], check=False)
         result = _run([*base, "install", "-y", *packages], check=False)
     if result.returncode != 0:
-        raise LocalEnvError(
-            f"apt-get install {' '.join(packages)} failed:\n{_output_tail(result)}"
-        )
+        raise LocalEnvError(f"apt-get install {' '.join(packages)} failed:\n{_output_tail(result)}")
 
 
 def _run(
@@ -1191,19 +1247,23 @@ def _grant_traverse(root: Path) -> None:
     """
     for directory in (root, *root.parents):
         mode = directory.stat().st_mode
-        if not mode & 0o001:
-            log.info("adding o+x to %s so service users can reach %s", directory, root)
+        if mode & 0o001:
+            continue
+        log.info("adding o+x to %s so service users can reach %s", directory, root)
+        try:
             directory.chmod((mode & 0o7777) | 0o001)
+        except OSError as exc:  # e.g. root-squashed NFS: the service log will say more
+            log.warning("cannot add o+x to %s: %s", directory, exc)
 
 
 def _check_root_path(root: Path) -> None:
     # Dovecot splits passwd-file args on spaces and expands "%"; its sockets live in base_dir.
     if re.search(r"[\s%]", str(root)):
         raise LocalEnvError(f"root path must not contain whitespace or '%': {root}")
-    if len(str(root)) > 70:
+    if len(str(root)) > MAX_ROOT_PATH:
         raise LocalEnvError(
-            f"root path is too long for Dovecot's unix sockets (max 70 chars): {root}; "
-            "set INBOXSYNC_LOCAL_DIR or --root to a shorter directory"
+            f"root path is too long for Dovecot's unix sockets (max {MAX_ROOT_PATH} chars): "
+            f"{root}; set INBOXSYNC_LOCAL_DIR or --root to a shorter directory"
         )
 
 

@@ -13,10 +13,12 @@ times slower), and fast paths for the common case of plain ASCII headers without
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.message import Message
 from email.parser import Parser
 from email.policy import compat32
@@ -60,7 +62,7 @@ _IDENTITY_FIELDS: tuple[str, ...] = ("from", "sender", "message-id", "date", "su
 # Fields left out of the fallback key of a message without Message-ID: Return-Path is stamped by
 # the final delivery (per-recipient VERP on list mail) and Bcc only survives in the sender's
 # copy, so including them would give one email a different key in each inbox.
-_PER_COPY_FIELDS = frozenset({"return-path", "bcc"})
+_KEY_FIELDS = frozenset(name.lower() for name in HEADER_FIELDS) - {"return-path", "bcc"}
 
 MAX_SUBJECT = 2000
 MAX_DISPLAY_NAME = 500
@@ -71,14 +73,29 @@ MAX_SHORT_TEXT = 500  # Date, List-Id, Content-Type, Auto-Submitted
 MAX_REASON_DETAIL = 300
 
 _PARSER = Parser(policy=compat32)
-# A line break and the whitespace that follows it: one fold of a header value.
-_FOLD = re.compile(r"[\r\n]+[ \t]*")
+# Line breaks with the whitespace around them: one fold of a header value (obsolete syntax even
+# allows whitespace-only lines inside a fold). A fold reads as one space.
+_FOLD = re.compile(r"[ \t]*(?:[\r\n]+[ \t]*)+")
+# A fold inside an encoded word, where it means nothing at all.
+_FOLD_IN_WORD = re.compile(r"(?:[\r\n]+[ \t]*)+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# A field name followed by optional whitespace and the colon (RFC 5322 section 4.5.1 obs-optional).
+_OBSOLETE_FIELD = re.compile(r"([!-9;-~]+)[ \t]*:")
 # What PostgreSQL text cannot hold (NUL), what breaks CSV/COPY and logs (other C0 controls but
 # tab), and lone surrogates that cannot be encoded as UTF-8.
 _UNSAFE_CHARS = re.compile("[\x00-\x08\x0a-\x1f\ud800-\udfff]")
 _EMAIL_REJECT = re.compile(r"[\s\x00-\x1f\x7f]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
+# One element of a plain address list: '"Quoted" <a@b>', 'Phrase <a@b>' or 'a@b', then a comma
+# or the end. The excluded characters are the RFC 5322 specials that need the full parser.
+_SPECIALS = r"\"\\<>()\[\],;:@"
+_ADDR_SPEC = rf"[^\s{_SPECIALS}]+@[^\s{_SPECIALS}]+"
+_SIMPLE_ADDRESS = re.compile(
+    rf"[ \t]*(?:(?:\"(?P<quoted>[^\"\\]*)\"|(?P<phrase>[^{_SPECIALS}]*?))"
+    rf"[ \t]*<(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC}))[ \t]*(?:,|\Z)"
+)
 _BRACKETED_ID = re.compile(r"<([^<>]*)>")
+_COMMENT = re.compile(r"\([^()]*\)")
 _ID_SEPARATORS = re.compile(r"[\s,]+")
 # Charsets that mail agents declare but whose text is really in a superset.
 _CHARSET_SUPERSETS = {
@@ -168,7 +185,7 @@ class QuarantineError(Exception):
             detail: Human-readable detail; sanitized and shortened here.
         """
         self.code = code
-        self.reason = f"{code}: {_clean(detail, MAX_REASON_DETAIL)}"
+        self.reason = f"{code}: {_clean(detail, MAX_REASON_DETAIL) or '-'}"
         super().__init__(self.reason)
 
 
@@ -230,7 +247,8 @@ def email_domain(email: str) -> str:
     Returns:
         The part after the last ``@``; "" when there is none.
     """
-    return email.rpartition("@")[2]
+    _, at, domain = email.rpartition("@")
+    return domain if at else ""
 
 
 def header_fields_only(raw: bytes, fields: tuple[str, ...] = HEADER_FIELDS) -> bytes:
@@ -265,7 +283,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     """
     if not raw or not raw.strip():
         raise QuarantineError("empty_header", "no bytes" if not raw else "only whitespace")
-    message = _PARSER.parsestr(_bytes_to_text(raw), headersonly=True)
+    message = _parse_fields(_bytes_to_text(raw))
     fields = _collect_fields(message)
     if not fields:
         raise QuarantineError("no_header_fields", f"no 'Name: value' field in {len(raw)} bytes")
@@ -275,7 +293,8 @@ def _parse(raw: bytes) -> ParsedMessage:
             "no_identity", "none of From, Sender, Message-ID, Date, Subject, To present"
         )
     message_id = _first_msg_id(first.get("message-id", ""))
-    subject = _clean(_decode_words(first.get("subject", "")), MAX_SUBJECT)
+    # Decoded before unfolding: a fold inside an encoded word must vanish, not become a space.
+    subject = _clean(_unfold(_decode_words(fields.get("subject", [""])[0])), MAX_SUBJECT)
     addresses = _addresses(message)
     sender = next((a for a in addresses if a.role == "from"), None)
     date_header = _clean(first.get("date", ""), MAX_SHORT_TEXT)
@@ -295,6 +314,54 @@ def _parse(raw: bytes) -> ParsedMessage:
         auto_submitted=_clean(first.get("auto-submitted", ""), MAX_SHORT_TEXT),
         content_type=_content_type(first.get("content-type", "")),
     )
+
+
+def _parse_fields(text: str) -> Message:
+    """Parse header text with the stdlib parser, retrying once on obsolete or broken syntax.
+
+    The stdlib parser stops at the first line that is not a well-formed field, so one
+    ``Subject :`` (obsolete space before the colon) or one stray line would hide every field after
+    it. Only then is the text repaired and parsed again, which keeps the common path fast.
+
+    Args:
+        text: Decoded header text.
+
+    Returns:
+        The compat32 message, headers only.
+    """
+    message = _PARSER.parsestr(text, headersonly=True)
+    if any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in message.defects):
+        repaired = _PARSER.parsestr(_repair_header(text), headersonly=True)
+        if len(repaired) > len(message):
+            return repaired
+    return message
+
+
+def _repair_header(text: str) -> str:
+    """Rewrite a header so the stdlib parser reads all of it.
+
+    Drops lines that are neither a field nor a continuation (an IMAP server would not return
+    them for HEADER.FIELDS either) and removes whitespace before a field's colon.
+
+    Args:
+        text: Decoded header text.
+
+    Returns:
+        The repaired header, ending with an empty line.
+    """
+    kept: list[str] = []
+    for line in _LINE_BREAK.split(text):
+        if not line:
+            break
+        if line[0] in " \t":
+            if kept:
+                kept.append(line)
+            continue
+        match = _OBSOLETE_FIELD.match(line)
+        if match:
+            kept.append(f"{match[1]}:{line[match.end() :]}")
+    kept.append("\n")
+    return "\n".join(kept)
 
 
 def _bytes_to_text(raw: bytes) -> str:
@@ -343,13 +410,15 @@ def _collect_fields(message: Message) -> dict[str, list[str]]:
         Lower-cased field name to its values.
     """
     fields: dict[str, list[str]] = {}
-    for name, value in message.items():
-        fields.setdefault(name.lower(), []).append(str(value))
+    # raw_items() skips compat32's per-access re-check for undecoded bytes: the text was decoded
+    # before parsing, so values are plain str.
+    for name, value in message.raw_items():
+        fields.setdefault(name.lower(), []).append(value)
     return fields
 
 
 def _unfold(value: str) -> str:
-    """Unfold a header value: each line break and the whitespace after it become one space.
+    """Unfold a header value: each line break and the whitespace around it become one space.
 
     Args:
         value: A raw value, possibly folded.
@@ -411,75 +480,117 @@ def _decode_words(value: str) -> str:
         return value
     parts: list[str] = []
     pending = bytearray()
-    pending_charset = ""
+    pending_codec = ""
     position = 0
     after_word = False
 
     def flush() -> None:
         if pending:
-            parts.append(_decode_charset(bytes(pending), pending_charset))
+            parts.append(_decode_bytes(bytes(pending), pending_codec))
             pending.clear()
 
     for match in _ENCODED_WORD.finditer(value):
         gap = value[position : match.start()]
-        payload = _decode_payload(match[2], match[3])
         position = match.end()
+        codec = _codec_for(match[1].split("*", 1)[0].lower())  # drop an RFC 2231 language tag
+        payload = _decode_payload(match[2], match[3], codec)
         if payload is None:
             # Undecodable: the word stays as it was written.
             flush()
             parts.append(gap + match[0])
             after_word = False
             continue
-        charset = match[1].split("*", 1)[0].lower()  # drop an RFC 2231 language tag
         adjacent = after_word and not gap.strip()
-        if not adjacent or charset != pending_charset:
+        if not adjacent or codec != pending_codec:
             flush()
         if not adjacent:
             parts.append(gap)
         pending.extend(payload)
-        pending_charset = charset
+        pending_codec = codec
         after_word = True
     flush()
     parts.append(value[position:])
     return "".join(parts)
 
 
-def _decode_payload(encoding: str, text: str) -> bytes | None:
-    """Decode the payload of one encoded word to bytes.
+@functools.lru_cache(maxsize=256)
+def _codec_for(charset: str) -> str:
+    """Map a declared charset to a Python text codec.
+
+    Args:
+        charset: The charset of an encoded word, lower-cased.
+
+    Returns:
+        The codec name, or "" when the charset is unknown or not a text encoding.
+    """
+    codec = _CHARSET_SUPERSETS.get(charset, charset)
+    # Python's *escape codecs are not charsets: they would interpret backslashes.
+    if "escape" in codec:
+        return ""
+    try:
+        b"".decode(codec)  # raises for unknown names and for bytes-to-bytes codecs (base64, zlib)
+    except (LookupError, ValueError):
+        return ""
+    return codec
+
+
+def _decode_payload(encoding: str, text: str, codec: str) -> bytes | None:
+    """Decode the payload of one encoded word to bytes in its charset.
 
     Args:
         encoding: "B" or "Q" (either case).
         text: The encoded text.
+        codec: The word's codec from `_codec_for` ("" when unknown).
 
     Returns:
         The bytes, or None when the payload is not valid for its encoding.
     """
     try:
         if encoding in "bB":
-            data = text.encode("ascii", "ignore")
+            data = "".join(text.split()).encode("ascii", "ignore")
             return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
-        return binascii.a2b_qp(text.encode("utf-8", "replace"), header=True)
+        text = _FOLD_IN_WORD.sub("", text)
+        return binascii.a2b_qp(_text_to_bytes(text, codec), header=True)
     except (binascii.Error, ValueError):
         return None
 
 
-def _decode_charset(data: bytes, charset: str) -> str:
-    """Decode bytes in a declared charset, falling back when the charset is unknown or bogus.
+def _text_to_bytes(text: str, codec: str) -> bytes:
+    """Turn Q-encoded text back into bytes of its charset.
+
+    Some mailers put raw 8-bit characters inside encoded words; they were already decoded with
+    the rest of the line, so they are re-encoded in the word's own charset to come out unchanged.
 
     Args:
-        data: Decoded encoded-word payload.
-        charset: The declared charset, lower-cased.
+        text: The Q-encoded text.
+        codec: The word's codec ("" when unknown).
 
     Returns:
-        The text; undecodable bytes become U+FFFD.
+        The bytes.
     """
-    charset = _CHARSET_SUPERSETS.get(charset, charset)
-    # Python's *escape codecs are not charsets and would interpret backslashes.
-    if "escape" not in charset:
+    if text.isascii():
+        return text.encode("ascii")
+    try:
+        return text.encode(codec or "utf-8")
+    except (LookupError, ValueError):
+        return text.encode("utf-8", "replace")
+
+
+def _decode_bytes(data: bytes, codec: str) -> str:
+    """Decode encoded-word bytes, falling back to UTF-8 then latin-1 for unknown charsets.
+
+    Args:
+        data: The joined payloads of adjacent encoded words.
+        codec: Their codec ("" when unknown).
+
+    Returns:
+        The text; bytes invalid in the charset become U+FFFD.
+    """
+    if codec:
         try:
-            return data.decode(charset, "replace")
+            return data.decode(codec, "replace")
         except (LookupError, ValueError, TypeError):
-            pass
+            pass  # codecs such as idna reject the "replace" error handler
     return _decode_line(data)
 
 
@@ -496,6 +607,7 @@ def parse_date(value: str) -> datetime | None:
     """
     if not value.strip():
         return None
+    value = _strip_comments(value)
     try:
         parts = parsedate_tz(value)
         if parts is None:
@@ -511,6 +623,23 @@ def parse_date(value: str) -> datetime | None:
     if not _MIN_YEAR <= sent_at.year <= _MAX_YEAR:
         return None
     return sent_at
+
+
+def _strip_comments(value: str) -> str:
+    """Remove RFC 5322 comments, nested ones included (``parsedate_tz`` stumbles on them).
+
+    Args:
+        value: A structured header value.
+
+    Returns:
+        The value with each comment replaced by a space.
+    """
+    while "(" in value:
+        stripped = _COMMENT.sub(" ", value)
+        if stripped == value:
+            break
+        value = stripped
+    return value
 
 
 def _message_key(message_id: str | None, raw: bytes) -> str:
@@ -542,8 +671,7 @@ def _canonical_header(raw: bytes) -> bytes:
     Returns:
         The canonical bytes.
     """
-    wanted = frozenset(name.lower() for name in HEADER_FIELDS) - _PER_COPY_FIELDS
-    return b"".join(line + b"\n" for line in _field_lines(raw, wanted))
+    return b"".join(line + b"\n" for line in _field_lines(raw, _KEY_FIELDS))
 
 
 def _field_lines(raw: bytes, wanted: frozenset[str]) -> list[bytes]:
@@ -640,17 +768,47 @@ def _addresses(message: Message) -> tuple[Address, ...]:
     """
     found: list[Address] = []
     seen: set[tuple[str, str]] = set()
-    for name, value in message.items():
+    for name, value in message.raw_items():
         role = ADDRESS_ROLES.get(name.lower())
         if role is None:
             continue
-        for display_name, addr in getaddresses([_unfold(str(value))]):
+        for display_name, addr in _split_addresses(_unfold(value)):
             email = normalize_email(addr)
             if email is None or (role, email) in seen:
                 continue
             seen.add((role, email))
             found.append(Address(role, email, _display_name(display_name)))
     return tuple(found)
+
+
+def _split_addresses(value: str) -> list[tuple[str, str]]:
+    """Split an address-list value into (display name, addr-spec) pairs, like ``getaddresses``.
+
+    Most values are plain ``Name <a@b>``, ``"Name" <a@b>`` or ``a@b`` lists; a regex reads those
+    about five times faster than ``getaddresses`` with the same result (a unit test compares both
+    on a real archive). Anything else (comments, groups, escapes, routes, obsolete syntax) goes
+    to ``getaddresses``.
+
+    Args:
+        value: An unfolded address-list value.
+
+    Returns:
+        The pairs in order; names are not yet decoded.
+    """
+    pairs: list[tuple[str, str]] = []
+    position = 0
+    end = len(value)
+    while position < end:
+        match = _SIMPLE_ADDRESS.match(value, position)
+        if match is None:
+            return getaddresses([value])
+        quoted, phrase, angle, bare = match.groups()
+        if bare is not None:
+            pairs.append(("", bare))
+        else:
+            pairs.append((quoted if quoted is not None else " ".join(phrase.split()), angle))
+        position = match.end()
+    return pairs
 
 
 def _display_name(value: str) -> str | None:
@@ -686,7 +844,8 @@ def _decode_idn_label(label: str) -> str:
         decoded = label[4:].encode("ascii").decode("punycode").lower()
     except (UnicodeError, ValueError, OverflowError):
         return label
-    if not decoded or _EMAIL_REJECT.search(decoded) or _has_surrogates(decoded):
+    # A real A-label decodes to non-ASCII; anything else is not punycode worth trusting.
+    if decoded.isascii() or _EMAIL_REJECT.search(decoded) or _has_surrogates(decoded):
         return label
     return decoded
 

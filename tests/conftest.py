@@ -1,0 +1,191 @@
+"""Test harness: a real PostgreSQL and a real Dovecot on loopback, started by the same code as the
+demo (``inboxsync.localenv``), plus Airflow pointed at them.
+
+State lives under ``.local/test`` (``INBOXSYNC_TEST_DIR`` overrides it). Each test that needs a
+warehouse gets a fresh database; each mailbox a fresh Dovecot user.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import mailbox
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = (REPO / ".." / "shared" / "corpora").resolve()
+TEST_ROOT = Path(os.environ.get("INBOXSYNC_TEST_DIR", REPO / ".local" / "test")).resolve()
+
+_counter = itertools.count(1)
+
+
+def corpus(*parts: str) -> Path:
+    """A path in ../shared/corpora; skips the test when the corpora are not there."""
+    path = CORPORA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"corpus {path} is not available")
+    return path
+
+
+def read_mbox(path: Path) -> list[bytes]:
+    """Every message of a (gzipped) mbox file, as bytes."""
+    with tempfile.NamedTemporaryFile(suffix=".mbox") as tmp:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as src:
+            shutil.copyfileobj(src, tmp)
+        tmp.flush()
+        box = mailbox.mbox(tmp.name, create=False)
+        try:
+            return [box.get_bytes(key) for key in box.iterkeys()]
+        finally:
+            box.close()
+
+
+_STATE: dict[str, object] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the services and point Airflow at them before any test module imports Airflow.
+
+    Airflow reads its configuration once, at import: the environment must be right before that.
+    """
+    from inboxsync import local_airflow, localenv
+
+    svc = localenv.start(TEST_ROOT)
+    env = local_airflow.airflow_env(
+        svc, TEST_ROOT / "airflow", metadata_db="airflow_test", warehouse_db="warehouse_test"
+    )
+    local_airflow.apply_env(env)
+    _STATE.update(services=svc, env=env)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    svc = _STATE.get("services")
+    if svc is not None and not os.environ.get("INBOXSYNC_KEEP_SERVICES"):
+        svc.stop()
+
+
+@pytest.fixture(scope="session")
+def services():
+    """The local PostgreSQL and Dovecot (started before collection, stopped after the session)."""
+    return _STATE["services"]
+
+
+@pytest.fixture(scope="session")
+def airflow_env(services) -> dict[str, str]:
+    """Airflow's environment on the test services, metadata database migrated."""
+    from inboxsync import local_airflow
+
+    env = _STATE["env"]
+    local_airflow.migrate_metadata(env)
+    return env
+
+
+@pytest.fixture
+def warehouse_url(services, airflow_env, request, monkeypatch) -> str:
+    """A fresh, migrated warehouse database for this test, set as ``inboxsync_warehouse``."""
+    from inboxsync import warehouse
+
+    name = "wh_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    url = services.create_database(name, drop=True)
+    monkeypatch.setenv("AIRFLOW_CONN_INBOXSYNC_WAREHOUSE", url)
+    warehouse.migrate(url)
+    return url
+
+
+@dataclass
+class TestInbox:
+    """A Dovecot user registered as a connected inbox."""
+
+    name: str
+    username: str
+    password: str
+
+
+@pytest.fixture
+def make_inbox(services, airflow_env, warehouse_url):
+    """Factory: a new Dovecot user, registered in the test warehouse as a connected inbox."""
+    from inboxsync import registry, warehouse
+
+    def make(
+        *,
+        create_contacts: bool = True,
+        password: str | None = None,
+        register_password: str | None = None,
+        owner: str | None = None,
+        security: str = "ssl",
+    ) -> TestInbox:
+        n = next(_counter)
+        username = f"user{os.getpid()}x{n}@team.example"
+        password = password or f"pw-{n}-secret"
+        services.add_mail_user(username, password)
+        name = f"inbox-{os.getpid()}-{n}"
+        port = services.imaps_port if security == "ssl" else services.imap_port
+        with warehouse.transaction(warehouse_url) as cur:
+            registry.add_inbox(
+                cur,
+                name,
+                host=services.host,
+                port=port,
+                security=security,
+                username=username,
+                password=register_password or password,
+                owner_email=owner or username,
+                create_contacts=create_contacts,
+                ca_file=str(services.ca_file),
+            )
+        return TestInbox(name, username, password)
+
+    return make
+
+
+@pytest.fixture
+def imap(services):
+    """Factory: a logged-in IMAPClient on the local Dovecot (to look at the server side)."""
+    import ssl
+
+    import imapclient
+
+    clients = []
+
+    def connect(username: str, password: str) -> imapclient.IMAPClient:
+        ctx = ssl.create_default_context(cafile=str(services.ca_file))
+        client = imapclient.IMAPClient(services.host, port=services.imaps_port, ssl_context=ctx)
+        client.login(username, password)
+        clients.append(client)
+        return client
+
+    yield connect
+    for c in clients:
+        try:
+            c.logout()
+        except Exception:
+            pass
+
+
+def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a query on the warehouse."""
+    import psycopg2
+
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.fixture(scope="session")
+def util_linux() -> list[bytes]:
+    return read_mbox(corpus("lists", "util-linux.mbox.gz"))
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    return (p for p in sorted(root.rglob("*")) if p.is_file())

@@ -1,0 +1,204 @@
+"""The sync against a real Dovecot and a real PostgreSQL: counts, idempotence, new mail, no \\Seen."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import query
+
+pytestmark = pytest.mark.integration
+
+
+def _message_id(raw: bytes) -> str | None:
+    value = email.message_from_bytes(raw, policy=email.policy.compat32)["Message-ID"]
+    return str(value).strip().strip("<>").strip() if value else None
+
+
+def _message(n: int, *, sender: str, to: str, subject: str, in_reply_to: str | None = None) -> bytes:
+    lines = [
+        f"From: Customer {n} <{sender}>",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: Mon, 05 Oct 2026 10:{n % 60:02d}:00 +0200",
+        f"Message-ID: <msg-{n}@customer.example>",
+    ]
+    if in_reply_to:
+        lines.append(f"In-Reply-To: <{in_reply_to}>")
+    lines += ["Content-Type: text/plain; charset=utf-8", "", f"Body {n}", ""]
+    return "\r\n".join(lines).encode()
+
+
+def test_util_linux_archive_syncs_every_message(services, make_inbox, warehouse_url, imap, util_linux):
+    from inboxsync.sync import sync_inbox
+
+    assert len(util_linux) == 3509
+    inbox = make_inbox()
+    services.deliver(inbox.username, "INBOX", util_linux)
+
+    started = time.monotonic()
+    result = sync_inbox(inbox.name, url=warehouse_url)
+    seconds = time.monotonic() - started
+    print(f"util-linux: {result.fetched} messages in {seconds:.2f} s, {result.fetched / seconds:,.0f}/s")
+
+    inbox_result = {f.folder: f for f in result.folders}
+    assert inbox_result["INBOX"].fetched == 3509
+    assert inbox_result["INBOX"].loaded + inbox_result["INBOX"].quarantined == 3509
+    assert inbox_result["INBOX"].quarantined == 0
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies")[0][0] == 3509
+    expected_ids = {_message_id(raw) for raw in util_linux}
+    assert None not in expected_ids
+    loaded_ids = {
+        row[0]
+        for row in query(
+            warehouse_url,
+            "SELECT m.message_id FROM inboxsync.message_copies c JOIN inboxsync.messages m"
+            " USING (message_key)",
+        )
+    }
+    assert loaded_ids == expected_ids
+    # Every copy keeps its raw header bytes.
+    assert query(
+        warehouse_url,
+        "SELECT count(*) FROM inboxsync.message_copies WHERE length(raw_header) = 0",
+    ) == [(0,)]
+
+    # The sync never changed the mailbox: nothing gained \Seen.
+    client = imap(inbox.username, inbox.password)
+    client.select_folder("INBOX", readonly=True)
+    flags = client.get_flags(client.search(["ALL"]))
+    assert len(flags) == 3509
+    assert not [uid for uid, f in flags.items() if b"\\Seen" in f]
+
+
+def test_second_run_loads_nothing_and_new_mail_arrives_alone(
+    services, make_inbox, warehouse_url, imap
+):
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    me = inbox.username
+    first = [_message(n, sender=f"c{n}@globex.example", to=me, subject=f"Hello {n}") for n in range(20)]
+    services.deliver(inbox.username, "INBOX", first)
+    services.deliver(inbox.username, "Sent", [
+        _message(100, sender=me, to="c1@globex.example", subject="Re: Hello 1", in_reply_to="msg-1@customer.example")
+    ])  # fmt: skip
+
+    r1 = sync_inbox(inbox.name, url=warehouse_url)
+    assert {f.folder: f.fetched for f in r1.folders} == {"INBOX": 20, "Sent": 1}
+    snapshot = query(warehouse_url, "SELECT uid, folder, message_key FROM inboxsync.message_copies ORDER BY 1, 2")
+
+    r2 = sync_inbox(inbox.name, url=warehouse_url)
+    assert r2.fetched == 0
+    assert {f.folder: f.fetched for f in r2.folders} == {"INBOX": 0, "Sent": 0}
+    assert query(warehouse_url, "SELECT uid, folder, message_key FROM inboxsync.message_copies ORDER BY 1, 2") == snapshot
+
+    # New mail through a real IMAP APPEND arrives, and only it.
+    client = imap(inbox.username, inbox.password)
+    for n in (200, 201, 202):
+        client.append("INBOX", _message(n, sender="new@initech.example", to=me, subject=f"New {n}"))
+    r3 = sync_inbox(inbox.name, url=warehouse_url)
+    assert {f.folder: f.fetched for f in r3.folders} == {"INBOX": 3, "Sent": 0}
+    rows = query(
+        warehouse_url,
+        "SELECT m.message_id FROM inboxsync.message_copies c JOIN inboxsync.messages m USING (message_key)"
+        " WHERE c.uid > 20 AND c.folder = 'INBOX' ORDER BY 1",
+    )
+    assert rows == [("msg-200@customer.example",), ("msg-201@customer.example",), ("msg-202@customer.example",)]
+    state = query(
+        warehouse_url,
+        "SELECT folder, last_uid, messages_on_server, last_error FROM inboxsync.sync_state ORDER BY folder",
+    )
+    assert state == [("INBOX", 23, 23, None), ("Sent", 1, 1, None)]
+
+
+def test_direction_contacts_and_one_message_across_inboxes(services, make_inbox, warehouse_url):
+    from inboxsync.sync import sync_inbox
+
+    alice = make_inbox()
+    bob = make_inbox()
+    shared = _message(1, sender="José@Globex.Example", to=alice.username, subject="Quote")
+    shared = shared.replace(b"To: ", b"Cc: " + bob.username.encode() + b"\r\nTo: ", 1)
+    internal = _message(2, sender=alice.username, to=bob.username, subject="Lunch?")
+    reply = _message(3, sender=alice.username, to="jose@globex.example", subject="Re: Quote",
+                     in_reply_to="msg-1@customer.example")  # fmt: skip
+    services.deliver(alice.username, "INBOX", [shared])
+    services.deliver(alice.username, "Sent", [internal, reply])
+    services.deliver(bob.username, "INBOX", [shared, internal])
+
+    sync_inbox(alice.name, url=warehouse_url)
+    sync_inbox(bob.name, url=warehouse_url)
+
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(5,)]
+    messages = query(
+        warehouse_url, "SELECT message_id, direction, from_email FROM inboxsync.messages ORDER BY 1"
+    )
+    assert messages == [
+        ("msg-1@customer.example", "inbound", "josé@globex.example"),
+        ("msg-2@customer.example", "internal", alice.username),
+        ("msg-3@customer.example", "outbound", alice.username),
+    ]
+    copies = query(
+        warehouse_url,
+        "SELECT count(DISTINCT inbox_id) FROM inboxsync.message_copies c"
+        " JOIN inboxsync.messages m USING (message_key) WHERE m.message_id = 'msg-1@customer.example'",
+    )
+    assert copies == [(2,)]
+    contacts = query(
+        warehouse_url,
+        "SELECT email, domain, is_team, display_name FROM inboxsync.contacts ORDER BY email",
+    )
+    assert contacts == sorted([
+        ("josé@globex.example", "globex.example", False, "Customer 1"),
+        ("jose@globex.example", "globex.example", False, None),
+        (alice.username, "team.example", True, "Customer 2"),
+        (bob.username, "team.example", True, None),
+    ])  # fmt: skip
+
+
+def test_create_contacts_switch_off_links_only_existing_contacts(services, make_inbox, warehouse_url):
+    from inboxsync.sync import sync_inbox
+
+    on = make_inbox(create_contacts=True)
+    off = make_inbox(create_contacts=False)
+    services.deliver(on.username, "INBOX", [_message(1, sender="known@globex.example", to=on.username, subject="a")])
+    services.deliver(off.username, "INBOX", [
+        _message(2, sender="known@globex.example", to=off.username, subject="b"),
+        _message(3, sender="stranger@initech.example", to=off.username, subject="c"),
+    ])  # fmt: skip
+    sync_inbox(on.name, url=warehouse_url)
+    before = query(warehouse_url, "SELECT email, last_seen_at FROM inboxsync.contacts ORDER BY email")
+    sync_inbox(off.name, url=warehouse_url)
+    after = dict(query(warehouse_url, "SELECT email, last_seen_at FROM inboxsync.contacts"))
+
+    assert set(after) == {e for e, _ in before}  # nobody new, the stranger included
+    assert "stranger@initech.example" not in after
+    # The known contact is linked: its last contact moved to the message seen in the other inbox.
+    assert after["known@globex.example"] == datetime(2026, 10, 5, 8, 2, tzinfo=UTC)
+    # The messages and their addresses are all there, contact or not.
+    assert query(
+        warehouse_url,
+        "SELECT count(*) FROM inboxsync.message_addresses WHERE email = 'stranger@initech.example'",
+    ) == [(1,)]
+
+
+def test_malformed_message_is_quarantined_and_the_run_goes_on(services, make_inbox, warehouse_url):
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    garbage = b"\x00\x01this is not a header at all\r\n\x02\x03 neither is this\r\n\r\nbody\r\n"
+    good = [_message(n, sender="a@globex.example", to=inbox.username, subject="ok") for n in (1, 2)]
+    services.deliver(inbox.username, "INBOX", [good[0], garbage, good[1]])
+    result = sync_inbox(inbox.name, url=warehouse_url)
+    assert (result.fetched, result.quarantined) == (3, 1)
+    rows = query(warehouse_url, "SELECT reason, raw_header FROM inboxsync.quarantine")
+    assert len(rows) == 1
+    reason, raw = rows[0]
+    assert reason.startswith(("no_header_fields", "empty_header", "no_identity"))
+    assert bytes(raw)  # kept raw, not dropped
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(2,)]
+    assert sync_inbox(inbox.name, url=warehouse_url).fetched == 0
