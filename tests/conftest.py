@@ -59,7 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     from inboxsync import local_airflow, localenv
 
+    before = localenv.status(TEST_ROOT)
     svc = localenv.start(TEST_ROOT)
+    # Leave the services as we found them: another pytest session may be using them.
+    _STATE["started_here"] = not all(s.get("running") for s in before.values())
     env = local_airflow.airflow_env(
         svc, TEST_ROOT / "airflow", metadata_db="airflow_test", warehouse_db="warehouse_test"
     )
@@ -69,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     svc = _STATE.get("services")
-    if svc is not None and not os.environ.get("INBOXSYNC_KEEP_SERVICES"):
+    keep = os.environ.get("INBOXSYNC_KEEP_SERVICES") or not _STATE.get("started_here")
+    if svc is not None and not keep:
         svc.stop()
 
 

@@ -7,21 +7,21 @@ rule here reads headers. The kind decides whether a message may count as a conta
 Rules, first match wins:
 
 1. ``bounce``: a delivery report (``multipart/report; report-type=delivery-status``, RFC 3464);
-   a From or Sender whose local part is MAILER-DAEMON or postmaster; or an empty Return-Path
-   (``<>``, the null reverse-path of RFC 5321, or MAILER-DAEMON; or a From of ``<>``) together
-   with a ``multipart/report`` that is not a read receipt or feedback report, or with a
+   a From or Sender whose local part is MAILER-DAEMON or postmaster; or a null envelope sender
+   (Return-Path ``<>``, RFC 5321's null reverse-path, or MAILER-DAEMON; or a From of ``<>``)
+   together with a ``multipart/report`` that is not a read receipt or feedback report, or with a
    bounce-like subject ("Undelivered Mail Returned to Sender", "failure notice", ...). An empty
    Return-Path alone is NOT a bounce: RFC 3834 asks auto-responders to use it too, and so do read
    receipts and some notification systems.
    Bounces are tested first because DSNs often also carry ``Auto-Submitted: auto-replied``.
 2. ``auto_reply``: ``Auto-Submitted`` other than ``no`` (RFC 3834); ``X-Autoreply`` or
-   ``X-Autorespond`` not negative; ``Precedence: auto_reply``; a read receipt
-   (``report-type=disposition-notification``, RFC 8098) or a spam-complaint feedback report
-   (``report-type=feedback-report``, RFC 5965), which are machine answers to one of our messages
-   but not delivery failures. A vacation subject ("Out of office", "Automatic reply", ...) counts
-   only together with ``Precedence: bulk|junk`` or an empty Return-Path, since people write such
-   subjects by hand too. ``X-Auto-Response-Suppress`` is deliberately ignored: ordinary Exchange
-   and Outlook mail carries it.
+   ``X-Autorespond`` not negative (``no``, ``false``, ``0``, empty); ``Precedence: auto_reply``;
+   a read receipt (``report-type=disposition-notification``, RFC 8098) or a spam-complaint
+   feedback report (``report-type=feedback-report``, RFC 5965), which are machine answers to one
+   of our messages but not delivery failures. A vacation subject ("Out of office", "Automatic
+   reply", ...) counts only together with ``Precedence: bulk|junk`` or a null envelope sender as
+   above, since people write such subjects by hand too. ``X-Auto-Response-Suppress`` is
+   deliberately ignored: ordinary Exchange and Outlook mail carries it.
 3. ``list``: a ``List-Id`` (RFC 2919) or ``Precedence: list``.
 4. ``bulk``: ``Precedence: bulk|junk``, or ``List-Unsubscribe`` without ``List-Id`` (newsletters).
 5. ``human``: everything else.
@@ -53,7 +53,7 @@ _NON_DELIVERY_REPORTS = frozenset({"disposition-notification", "feedback-report"
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>")
 _COMMENT = re.compile(r"\([^()]*\)")
 
-# Subjects MTAs put on non-delivery reports; used only together with an empty Return-Path.
+# Subjects MTAs put on non-delivery reports; used only together with a null envelope sender.
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery status|delivery failure|"
     r"delivery has failed|delivery failed|mail delivery failed|returned mail|failure notice|"
@@ -118,10 +118,10 @@ def _is_bounce(fields: Mapping[str, str], report_type: str | None, subject: str)
     if _sender_is_daemon(fields.get("from")) or _sender_is_daemon(fields.get("sender")):
         return True
     # Weaker signals, each only together with a delivery system's envelope sender.
-    looks_like_report = report_type is not None and report_type not in _NON_DELIVERY_REPORTS
-    if not (looks_like_report or _BOUNCE_SUBJECT.search(subject)):
+    if not _is_null_sender(fields):
         return False
-    return _is_null_sender(fields)
+    looks_like_report = report_type is not None and report_type not in _NON_DELIVERY_REPORTS
+    return looks_like_report or bool(_BOUNCE_SUBJECT.search(subject))
 
 
 def _is_auto_reply(fields: Mapping[str, str], report_type: str | None, subject: str) -> bool:
@@ -143,9 +143,8 @@ def _is_auto_reply(fields: Mapping[str, str], report_type: str | None, subject: 
     if precedence == "auto_reply" or report_type in _NON_DELIVERY_REPORTS:
         return True
     # A vacation subject alone is weak evidence: people type "Out of office" themselves.
-    if not _VACATION_SUBJECT.search(subject):
-        return False
-    return precedence in ("bulk", "junk") or _is_null_sender(fields)
+    supported = precedence in ("bulk", "junk") or _is_null_sender(fields)
+    return supported and bool(_VACATION_SUBJECT.search(subject))
 
 
 def _report_type(content_type: str) -> str | None:
@@ -180,7 +179,11 @@ def _is_null_sender(fields: Mapping[str, str]) -> bool:
     from_ = fields.get("from")
     if return_path is not None:
         compact = "".join(return_path.split())
-        if compact == "<>" or _sender_is_daemon(compact):
+        if compact == "<>":
+            return True
+        # Substring test first: the exact check is needed on bounces only, not on every message.
+        lowered = compact.lower()
+        if ("daemon" in lowered or "master" in lowered) and _sender_is_daemon(compact):
             return True
     return from_ is not None and "".join(from_.split()) == "<>"
 

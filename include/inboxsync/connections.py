@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
+# Airflow is imported inside the functions: it reads its configuration once, at import, and the
+# demo and the test harness set that configuration up only after importing this package.
 
 
 def _in_task() -> bool:
@@ -27,6 +27,9 @@ def get_connection(conn_id: str) -> Any:
     Raises:
         AirflowNotFoundException: No secrets backend and no metadata database knows it.
     """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:

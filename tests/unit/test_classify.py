@@ -68,6 +68,11 @@ DSN_TYPE = 'multipart/report; report-type=delivery-status; boundary="B1"'
             id="null-sender-bounce-subject",
         ),
         pytest.param(
+            {"Return-Path": "<postmaster@mail.example.net>", "Subject": "Undeliverable: offer"},
+            "bounce",
+            id="postmaster-envelope-bounce-subject",
+        ),
+        pytest.param(
             {"From": "<>", "Subject": "Delivery Status"}, "bounce", id="null-from-bounce-subject"
         ),
         pytest.param(
@@ -200,8 +205,8 @@ def _sisimai_kinds() -> dict[str, str]:
 
 
 # Real bounces whose fetched header fields carry no bounce signal (1.8% of 606):
-# - lhost-amazonses-09..13: SES bounce notifications relayed through SNS as plain
-#   "AWS Notification Message" mail from no-reply@sns.amazonaws.com (the bounce is JSON in the body);
+# - lhost-amazonses-09..13: SES bounce notifications relayed through SNS as plain "AWS
+#   Notification Message" mail from no-reply@sns.amazonaws.com (the bounce is JSON in the body);
 # - lhost-fml-02, -03: fml list-manager notices ("are not member", "Loop Alert") from the list
 #   admin address;
 # - lhost-kddi-01..03: KDDI (au) error mail from no-reply@...dion.ne.jp, multipart/mixed, subject
