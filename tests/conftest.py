@@ -7,6 +7,7 @@ warehouse gets a fresh database; each mailbox a fresh Dovecot user.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import mailbox
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,11 @@ CORPORA = (REPO / ".." / "shared" / "corpora").resolve()
 TEST_ROOT = Path(os.environ.get("INBOXSYNC_TEST_DIR", REPO / ".local" / "test")).resolve()
 
 _counter = itertools.count(1)
+
+
+def unique_user(prefix: str) -> str:
+    """A mail address no earlier test run used (Dovecot users outlive a test session)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@team.example"
 
 
 def corpus(*parts: str) -> Path:
@@ -128,10 +135,10 @@ def make_inbox(services, airflow_env, warehouse_url):
         security: str = "ssl",
     ) -> TestInbox:
         n = next(_counter)
-        username = f"user{os.getpid()}x{n}@team.example"
+        username = unique_user(f"user{n}")
         password = password or f"pw-{n}-secret"
         services.add_mail_user(username, password)
-        name = f"inbox-{os.getpid()}-{n}"
+        name = f"inbox {n} {username.split('@')[0]}"
         port = services.imaps_port if security == "ssl" else services.imap_port
         with warehouse.transaction(warehouse_url) as cur:
             registry.add_inbox(
@@ -169,10 +176,8 @@ def imap(services):
 
     yield connect
     for c in clients:
-        try:
+        with contextlib.suppress(Exception):
             c.logout()
-        except Exception:
-            pass
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:

@@ -7,6 +7,7 @@ messages say what a person should check.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -16,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 import imapclient
-from imapclient.imapclient import SENT
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT
 
 from inboxsync import settings
 from inboxsync.parse import HEADER_FIELDS
@@ -140,10 +141,9 @@ class ImapSession:
 
     def __exit__(self, *exc: object) -> None:
         if self.client is not None:
-            try:
+            # The server may already be gone; there is nothing to clean up on our side.
+            with contextlib.suppress(IMAPClientError, OSError):
                 self.client.logout()
-            except (IMAPClientError, OSError):
-                pass  # the server may already be gone; nothing to clean up on our side
             self.client = None
 
     # -- connecting ---------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class ImapSession:
             raise InboxTLSError(
                 f"TLS handshake with {cfg.address} failed ({exc.reason}): {hint}"
             ) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise InboxUnreachable(
                 f"timed out after {cfg.timeout:.0f}s connecting to {cfg.address}: check the host, "
                 "port and any firewall"

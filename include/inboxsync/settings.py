@@ -1,4 +1,7 @@
-"""Settings with environment defaults. Secrets never live here: they come from Airflow connections."""
+"""Settings with environment defaults.
+
+Secrets never live here: they come from Airflow connections.
+"""
 
 from __future__ import annotations
 

@@ -33,7 +33,5 @@ def sync_inbox_task(inbox: str) -> dict[str, object]:
         if exc.retryable:
             raise
         raise AirflowFailException(f"inbox {inbox!r}: {exc}") from None
-    log.info(
-        "inbox %r done: %d fetched, %d quarantined", inbox, result.fetched, result.quarantined
-    )
+    log.info("inbox %r done: %d fetched, %d quarantined", inbox, result.fetched, result.quarantined)
     return result.as_dict()

@@ -1,8 +1,10 @@
-"""Crashes and bad inboxes: a SIGKILLed sync resumes to the same tables; one bad inbox fails alone."""
+"""Crashes and bad inboxes.
+
+A SIGKILLed sync resumes to the same tables; one bad inbox fails its own task alone.
+"""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -118,10 +120,13 @@ def test_dag_run_with_a_wrong_password_fails_only_that_inbox(
     assert "check the username and password" in output
     assert "not-the-password" not in output
     # The good inbox loaded; the bad one's error is on record for the UI and BI.
-    assert query(warehouse_url, "SELECT m.message_id FROM inboxsync.messages m") == [("1@globex.example",)]
+    assert query(warehouse_url, "SELECT m.message_id FROM inboxsync.messages m") == [
+        ("1@globex.example",)
+    ]
     errors = query(
         warehouse_url,
-        "SELECT i.name, s.last_error FROM inboxsync.sync_state s JOIN inboxsync.inboxes i USING (inbox_id)"
+        "SELECT i.name, s.last_error FROM inboxsync.sync_state s"
+        " JOIN inboxsync.inboxes i USING (inbox_id)"
         " WHERE s.last_error IS NOT NULL",
     )
     assert [name for name, _ in errors] == [bad.name]

@@ -1,4 +1,7 @@
-"""The sync against a real Dovecot and a real PostgreSQL: counts, idempotence, new mail, no \\Seen."""
+"""The sync against a real Dovecot and a real PostgreSQL.
+
+Counts, idempotence, new mail, contacts, quarantine, and no message gaining \\Seen.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ def _message_id(raw: bytes) -> str | None:
     return str(value).strip().strip("<>").strip() if value else None
 
 
-def _message(n: int, *, sender: str, to: str, subject: str, in_reply_to: str | None = None) -> bytes:
+def _message(
+    n: int, *, sender: str, to: str, subject: str, in_reply_to: str | None = None
+) -> bytes:
     lines = [
         f"From: Customer {n} <{sender}>",
         f"To: {to}",
@@ -33,7 +38,9 @@ def _message(n: int, *, sender: str, to: str, subject: str, in_reply_to: str | N
     return "\r\n".join(lines).encode()
 
 
-def test_util_linux_archive_syncs_every_message(services, make_inbox, warehouse_url, imap, util_linux):
+def test_util_linux_archive_syncs_every_message(
+    services, make_inbox, warehouse_url, imap, util_linux
+):
     from inboxsync.sync import sync_inbox
 
     assert len(util_linux) == 3509
@@ -43,7 +50,10 @@ def test_util_linux_archive_syncs_every_message(services, make_inbox, warehouse_
     started = time.monotonic()
     result = sync_inbox(inbox.name, url=warehouse_url)
     seconds = time.monotonic() - started
-    print(f"util-linux: {result.fetched} messages in {seconds:.2f} s, {result.fetched / seconds:,.0f}/s")
+    print(
+        f"util-linux: {result.fetched} messages in {seconds:.2f} s,"
+        f" {result.fetched / seconds:,.0f}/s"
+    )
 
     inbox_result = {f.folder: f for f in result.folders}
     assert inbox_result["INBOX"].fetched == 3509
@@ -82,20 +92,31 @@ def test_second_run_loads_nothing_and_new_mail_arrives_alone(
 
     inbox = make_inbox()
     me = inbox.username
-    first = [_message(n, sender=f"c{n}@globex.example", to=me, subject=f"Hello {n}") for n in range(20)]
+    first = [
+        _message(n, sender=f"c{n}@globex.example", to=me, subject=f"Hello {n}") for n in range(20)
+    ]
     services.deliver(inbox.username, "INBOX", first)
     services.deliver(inbox.username, "Sent", [
-        _message(100, sender=me, to="c1@globex.example", subject="Re: Hello 1", in_reply_to="msg-1@customer.example")
+        _message(100, sender=me, to="c1@globex.example", subject="Re: Hello 1",
+                 in_reply_to="msg-1@customer.example")
     ])  # fmt: skip
 
     r1 = sync_inbox(inbox.name, url=warehouse_url)
     assert {f.folder: f.fetched for f in r1.folders} == {"INBOX": 20, "Sent": 1}
-    snapshot = query(warehouse_url, "SELECT uid, folder, message_key FROM inboxsync.message_copies ORDER BY 1, 2")
+    snapshot = query(
+        warehouse_url, "SELECT uid, folder, message_key FROM inboxsync.message_copies ORDER BY 1, 2"
+    )
 
     r2 = sync_inbox(inbox.name, url=warehouse_url)
     assert r2.fetched == 0
     assert {f.folder: f.fetched for f in r2.folders} == {"INBOX": 0, "Sent": 0}
-    assert query(warehouse_url, "SELECT uid, folder, message_key FROM inboxsync.message_copies ORDER BY 1, 2") == snapshot
+    assert (
+        query(
+            warehouse_url,
+            "SELECT uid, folder, message_key FROM inboxsync.message_copies ORDER BY 1, 2",
+        )
+        == snapshot
+    )
 
     # New mail through a real IMAP APPEND arrives, and only it.
     client = imap(inbox.username, inbox.password)
@@ -105,13 +126,19 @@ def test_second_run_loads_nothing_and_new_mail_arrives_alone(
     assert {f.folder: f.fetched for f in r3.folders} == {"INBOX": 3, "Sent": 0}
     rows = query(
         warehouse_url,
-        "SELECT m.message_id FROM inboxsync.message_copies c JOIN inboxsync.messages m USING (message_key)"
+        "SELECT m.message_id FROM inboxsync.message_copies c"
+        " JOIN inboxsync.messages m USING (message_key)"
         " WHERE c.uid > 20 AND c.folder = 'INBOX' ORDER BY 1",
     )
-    assert rows == [("msg-200@customer.example",), ("msg-201@customer.example",), ("msg-202@customer.example",)]
+    assert rows == [
+        ("msg-200@customer.example",),
+        ("msg-201@customer.example",),
+        ("msg-202@customer.example",),
+    ]
     state = query(
         warehouse_url,
-        "SELECT folder, last_uid, messages_on_server, last_error FROM inboxsync.sync_state ORDER BY folder",
+        "SELECT folder, last_uid, messages_on_server, last_error FROM inboxsync.sync_state"
+        " ORDER BY folder",
     )
     assert state == [("INBOX", 23, 23, None), ("Sent", 1, 1, None)]
 
@@ -145,7 +172,8 @@ def test_direction_contacts_and_one_message_across_inboxes(services, make_inbox,
     copies = query(
         warehouse_url,
         "SELECT count(DISTINCT inbox_id) FROM inboxsync.message_copies c"
-        " JOIN inboxsync.messages m USING (message_key) WHERE m.message_id = 'msg-1@customer.example'",
+        " JOIN inboxsync.messages m USING (message_key)"
+        " WHERE m.message_id = 'msg-1@customer.example'",
     )
     assert copies == [(2,)]
     contacts = query(
@@ -160,18 +188,26 @@ def test_direction_contacts_and_one_message_across_inboxes(services, make_inbox,
     ])  # fmt: skip
 
 
-def test_create_contacts_switch_off_links_only_existing_contacts(services, make_inbox, warehouse_url):
+def test_create_contacts_switch_off_links_only_existing_contacts(
+    services, make_inbox, warehouse_url
+):
     from inboxsync.sync import sync_inbox
 
     on = make_inbox(create_contacts=True)
     off = make_inbox(create_contacts=False)
-    services.deliver(on.username, "INBOX", [_message(1, sender="known@globex.example", to=on.username, subject="a")])
+    services.deliver(
+        on.username,
+        "INBOX",
+        [_message(1, sender="known@globex.example", to=on.username, subject="a")],
+    )
     services.deliver(off.username, "INBOX", [
         _message(2, sender="known@globex.example", to=off.username, subject="b"),
         _message(3, sender="stranger@initech.example", to=off.username, subject="c"),
     ])  # fmt: skip
     sync_inbox(on.name, url=warehouse_url)
-    before = query(warehouse_url, "SELECT email, last_seen_at FROM inboxsync.contacts ORDER BY email")
+    before = query(
+        warehouse_url, "SELECT email, last_seen_at FROM inboxsync.contacts ORDER BY email"
+    )
     sync_inbox(off.name, url=warehouse_url)
     after = dict(query(warehouse_url, "SELECT email, last_seen_at FROM inboxsync.contacts"))
 
