@@ -3,13 +3,15 @@
 Starts the local PostgreSQL and Dovecot, seeds two team members' inboxes with generated demo mail,
 registers them as connected inboxes, runs ``airflow dags test inbox_sync`` and prints a summary.
 Run it again and it syncs nothing new, and says so. ``python -m inboxsync.demo ui`` opens the
-Airflow UI on the same data.
+Airflow UI on the same data; ``python -m inboxsync.demo env`` prints the environment that points
+the ``inboxsync`` and ``airflow`` commands at it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -105,13 +107,25 @@ def ui(root: Path) -> int:
     return subprocess.call(cmd, env={**os.environ, **env})
 
 
+def print_env(root: Path) -> int:
+    """Print ``export`` lines for a shell: ``eval "$(python -m inboxsync.demo env)"``."""
+    services = localenv.start(root)
+    env = local_airflow.airflow_env(
+        services, root / "airflow", metadata_db="airflow", warehouse_db="warehouse"
+    )
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inboxsync.demo", description=__doc__)
-    parser.add_argument("action", nargs="?", choices=["run", "ui"], default="run")
+    parser.add_argument("action", nargs="?", choices=["run", "ui", "env"], default="run")
     parser.add_argument("--root", type=Path, default=None, help="state folder (default .local)")
     args = parser.parse_args(argv)
     root = (args.root or demo_root()).resolve()
-    return ui(root) if args.action == "ui" else run(root)
+    actions = {"run": run, "ui": ui, "env": print_env}
+    return actions[args.action](root)
 
 
 if __name__ == "__main__":

@@ -150,7 +150,9 @@ def _sync_folder(
     status = imap.examine(folder)
     last_uid, changed = _plan(conn, inbox, status)
     result = FolderResult(folder, status.uidvalidity, uidvalidity_changed=changed)
-    uids = imap.uids_after(last_uid) if status.exists else []
+    # UIDNEXT at or below the checkpoint means nothing arrived: skip the SEARCH.
+    has_new = status.exists and (status.uidnext is None or status.uidnext > last_uid + 1)
+    uids = imap.uids_after(last_uid) if has_new else []
     for start in range(0, len(uids), batch_size):
         chunk = uids[start : start + batch_size]
         fetched = imap.fetch_headers(chunk)
