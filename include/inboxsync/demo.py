@@ -103,8 +103,12 @@ def ui(root: Path) -> int:
     port = env["AIRFLOW__API__PORT"]
     print(f"Airflow UI: http://127.0.0.1:{port}  (user admin; password in "
           f"{root / 'airflow' / 'simple_auth_manager_passwords.json.generated'})")  # fmt: skip
-    cmd = [str(Path(sys.executable).with_name("airflow")), "standalone"]
-    return subprocess.call(cmd, env={**os.environ, **env})
+    bindir = Path(sys.executable).parent
+    # standalone starts its components as `airflow ...` from PATH: put this virtualenv first.
+    path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.call(
+        [str(bindir / "airflow"), "standalone"], env={**os.environ, **env, "PATH": path}
+    )
 
 
 def print_env(root: Path) -> int:
