@@ -18,7 +18,8 @@ from typing import Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
-from imapclient.imapclient import SENT
+from imapclient.imapclient import ALL, SENT, seq_to_parenstr_upper
+from imapclient.response_parser import parse_fetch_response
 
 from inboxsync import settings
 from inboxsync.parse import HEADER_FIELDS
@@ -32,6 +33,10 @@ _FETCH_ITEMS = [
     "INTERNALDATE",
     "RFC822.SIZE",
 ]
+_GMAIL_ITEMS = ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"]
+_MESSAGE_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+# Keep each command line well under servers' limits (Dovecot: 64 KiB).
+_MAX_SET_CHARS = 8000
 
 
 class InboxError(Exception):
@@ -121,6 +126,41 @@ class FetchedCopy:
     flags: tuple[str, ...]
     internal_date: datetime | None
     size: int | None
+    gm_msgid: int | None = None
+    gm_thrid: int | None = None
+    gm_labels: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChanges:
+    """What changed in a folder since a MODSEQ (CONDSTORE), or all flags (without it)."""
+
+    flags: dict[int, tuple[str, ...]]
+    vanished: frozenset[int] | None  # None: the server cannot tell (no QRESYNC)
+    highest_modseq: int | None
+
+
+def uid_set(uids: Sequence[int]) -> list[str]:
+    """Compress UIDs into IMAP sequence sets ("1:5,7,9:12"), split to keep commands short."""
+    sets: list[str] = []
+    parts: list[str] = []
+    length = 0
+    ordered = sorted(set(uids))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        part = str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}"
+        if length + len(part) + 1 > _MAX_SET_CHARS and parts:
+            sets.append(",".join(parts))
+            parts, length = [], 0
+        parts.append(part)
+        length += len(part) + 1
+        i = j + 1
+    if parts:
+        sets.append(",".join(parts))
+    return sets
 
 
 class ImapSession:
@@ -220,6 +260,23 @@ class ImapSession:
         """The server's capabilities after login, as text."""
         return sorted(_decode(c) for c in self.client.capabilities())
 
+    def has(self, capability: str) -> bool:
+        """Whether the server advertises ``capability`` (e.g. "CONDSTORE", "X-GM-EXT-1")."""
+        return self.client.has_capability(capability)
+
+    @property
+    def is_gmail(self) -> bool:
+        return self.has("X-GM-EXT-1")
+
+    def enable_qresync(self) -> bool:
+        """ENABLE QRESYNC when offered (before EXAMINE), so deletions come as VANISHED."""
+        if not self.has("QRESYNC"):
+            return False
+        try:
+            return b"QRESYNC" in [c.upper() for c in self.client.enable("QRESYNC")]
+        except (IMAPClientError, OSError) as exc:
+            raise InboxUnreachable(f"{self.cfg.address} broke off during ENABLE: {exc}") from None
+
     def sync_folders(self, configured: Sequence[str] | None = None) -> list[str]:
         """The folders to sync: the inbox's own list, or INBOX and the \\Sent folder.
 
@@ -228,6 +285,11 @@ class ImapSession:
         """
         if configured:
             return list(configured)
+        if self.is_gmail:
+            # Labels make one message appear in many folders: All Mail holds each once.
+            all_mail = self.client.find_special_folder(ALL)
+            if all_mail:
+                return [all_mail]
         folders = ["INBOX"]
         sent = self.client.find_special_folder(SENT)
         if sent and sent not in folders:
@@ -252,16 +314,103 @@ class ImapSession:
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs in the examined folder greater than ``last_uid``, ascending."""
         # "UID n:*" always matches the highest UID, even when it is below n: filter it out.
+        return [u for u in self._search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
+
+    def uids_below(self, uid: int) -> list[int]:
+        """UIDs in the examined folder smaller than ``uid``, ascending."""
+        if uid <= 1:
+            return []
+        return [u for u in self._search(["UID", f"1:{uid - 1}"]) if u < uid]
+
+    def all_uids(self) -> list[int]:
+        """Every UID in the examined folder, ascending."""
+        return self._search(["ALL"])
+
+    def _search(self, criteria: list[str]) -> list[int]:
         try:
-            uids = self.client.search(["UID", f"{last_uid + 1}:*"])
+            return sorted(self.client.search(criteria))
         except (IMAPClientError, OSError) as exc:
             raise InboxUnreachable(f"{self.cfg.address} broke off during SEARCH: {exc}") from None
-        return sorted(u for u in uids if u > last_uid)
+
+    def fetch_ids(self, uids: Sequence[int]) -> dict[int, tuple[bytes, int | None]]:
+        """Only the Message-ID header (and X-GM-MSGID on Gmail) of ``uids``: cheap identities.
+
+        Returns:
+            UID -> (raw Message-ID header bytes, Gmail message id or None).
+        """
+        items = [_MESSAGE_ID_ITEM] + (["X-GM-MSGID"] if self.is_gmail else [])
+        out: dict[int, tuple[bytes, int | None]] = {}
+        for seqset in uid_set(uids):
+            for uid, data in self._fetch_set(seqset, items).items():
+                out[uid] = (_header_bytes(data), data.get(b"X-GM-MSGID"))
+        return out
+
+    def changed_flags(self, since_modseq: int | None, known: Sequence[int]) -> FlagChanges:
+        """Flags that changed since ``since_modseq`` and UIDs that vanished.
+
+        With CONDSTORE and a stored MODSEQ: one ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE n)``, plus
+        ``VANISHED`` under QRESYNC. Otherwise the flags of every ``known`` UID, and no vanished
+        set (the caller compares UID sets instead).
+
+        Args:
+            since_modseq: The HIGHESTMODSEQ stored after the last flag sync, or None.
+            known: UIDs the warehouse holds live copies of.
+        """
+        if since_modseq is not None and self.has("CONDSTORE"):
+            qresync = self.has("QRESYNC")
+            modifiers = [f"CHANGEDSINCE {since_modseq}"] + (["VANISHED"] if qresync else [])
+            self.client._imap.untagged_responses.pop("VANISHED", None)
+            data = self._fetch_set("1:*", ["FLAGS"], modifiers)
+            vanished = self._vanished() if qresync else None
+            flags = {uid: _flags(d) for uid, d in data.items() if b"FLAGS" in d}
+            return FlagChanges(flags, vanished, _modseq(data))
+        flags: dict[int, tuple[str, ...]] = {}
+        for seqset in uid_set(known):
+            for uid, d in self._fetch_set(seqset, ["FLAGS"]).items():
+                if b"FLAGS" in d:
+                    flags[uid] = _flags(d)
+        return FlagChanges(flags, None, None)
+
+    def _vanished(self) -> frozenset[int]:
+        uids: set[int] = set()
+        for line in self.client._imap.untagged_responses.pop("VANISHED", []):
+            text = _decode(line).replace("(EARLIER)", "").strip()
+            for part in filter(None, text.split(",")):
+                lo, _, hi = part.partition(":")
+                uids.update(range(int(lo), int(hi or lo) + 1))
+        return frozenset(uids)
+
+    def _fetch_set(
+        self, seqset: str, items: list[str], modifiers: list[str] | None = None
+    ) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH over a sequence-set string.
+
+        IMAPClient's ``fetch`` only takes explicit UID lists (it filters the answer by them), so
+        ranges such as ``1:*`` go through its command layer directly.
+        """
+        imap = self.client._imap
+        try:
+            tag = imap._command(
+                "UID",
+                "FETCH",
+                seqset,
+                seq_to_parenstr_upper(items),
+                seq_to_parenstr_upper(modifiers) if modifiers else None,
+            )
+            typ, data = imap._command_complete("FETCH", tag)
+            self.client._checkok("fetch", typ, data)
+            typ, data = imap._untagged_response(typ, data, "FETCH")
+        except (IMAPClientError, OSError) as exc:
+            raise InboxUnreachable(f"{self.cfg.address} broke off during FETCH: {exc}") from None
+        if data == [None]:
+            return {}
+        return parse_fetch_response(data, self.client.normalise_times, True)
 
     def fetch_headers(self, uids: Sequence[int]) -> list[FetchedCopy]:
         """Fetch header fields, flags, INTERNALDATE and size for ``uids`` (explicit list)."""
+        items = _FETCH_ITEMS + (_GMAIL_ITEMS if self.is_gmail else [])
         try:
-            response = self.client.fetch(list(uids), _FETCH_ITEMS)
+            response = self.client.fetch(list(uids), items)
         except (IMAPClientError, OSError) as exc:
             raise InboxUnreachable(f"{self.cfg.address} broke off during FETCH: {exc}") from None
         copies = []
@@ -273,9 +422,16 @@ class ImapSession:
                 FetchedCopy(
                     uid=uid,
                     raw_header=_header_bytes(data),
-                    flags=tuple(_decode(f) for f in data.get(b"FLAGS", ())),
+                    flags=_flags(data),
                     internal_date=data.get(b"INTERNALDATE"),
                     size=data.get(b"RFC822.SIZE"),
+                    gm_msgid=data.get(b"X-GM-MSGID"),
+                    gm_thrid=data.get(b"X-GM-THRID"),
+                    gm_labels=(
+                        tuple(_decode(label) for label in data[b"X-GM-LABELS"])
+                        if b"X-GM-LABELS" in data
+                        else None
+                    ),
                 )
             )
         return copies
@@ -286,6 +442,15 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS"):
             return value or b""
     return b""
+
+
+def _flags(data: dict[bytes, Any]) -> tuple[str, ...]:
+    return tuple(sorted(_decode(f) for f in data.get(b"FLAGS", ())))
+
+
+def _modseq(data: dict[int, dict[bytes, Any]]) -> int | None:
+    values = [d[b"MODSEQ"][0] for d in data.values() if b"MODSEQ" in d]
+    return max(values) if values else None
 
 
 def _decode(value: object) -> str:

@@ -406,7 +406,23 @@ def default_root() -> Path:
     return Path(__file__).resolve().parents[2] / ".local"
 
 
-def start(root: Path) -> LocalServices:
+@dataclass(frozen=True)
+class DovecotExtras:
+    """Extra Dovecot configuration for tests that need a differently behaving server.
+
+    Attributes:
+        settings: Text appended to the config (e.g. ``imap_capability = IMAP4rev1 ...`` to
+            switch CONDSTORE/QRESYNC off, or ``mail_max_userip_connections``).
+        first_passdb: A passdb block placed before the passwd-file one (e.g. OAuth2).
+        auth_mechanisms: Replaces ``plain login``.
+    """
+
+    settings: str = ""
+    first_passdb: str = ""
+    auth_mechanisms: str = "plain login"
+
+
+def start(root: Path, *, dovecot: DovecotExtras | None = None) -> LocalServices:
     """Start PostgreSQL and Dovecot under ``root``, or reuse them if already running.
 
     Idempotent: services whose pidfile names a live process that answers on its saved port are
@@ -416,6 +432,7 @@ def start(root: Path) -> LocalServices:
 
     Args:
         root: Directory for all data, configs and logs (created if missing).
+        dovecot: Extra Dovecot configuration; a root started with other extras is restarted.
 
     Returns:
         Handle on the running services.
@@ -434,7 +451,11 @@ def start(root: Path) -> LocalServices:
         saved = _load_state(layout)
         pg_port, pg_pid = _ensure_postgres(layout, saved.get("pg_port"))
         imap_port, imaps_port, dc_pid = _ensure_dovecot(
-            layout, saved.get("imap_port"), saved.get("imaps_port"), taken={pg_port}
+            layout,
+            saved.get("imap_port"),
+            saved.get("imaps_port"),
+            taken={pg_port},
+            extras=dovecot or DovecotExtras(),
         )
         _save_state(
             layout,
@@ -702,6 +723,7 @@ def _ensure_dovecot(
     saved_imaps: int | None,
     *,
     taken: set[int],
+    extras: DovecotExtras,
 ) -> tuple[int, int, int]:
     """Reuse or start Dovecot; return (imap port, imaps port, master pid)."""
     if not DOVECOT_BIN.exists():
@@ -718,7 +740,7 @@ def _ensure_dovecot(
         and _port_answers(saved_imap)
         and _port_answers(saved_imaps)
     ):
-        conf_changed = _write_dovecot_conf(layout, saved_imap, saved_imaps)
+        conf_changed = _write_dovecot_conf(layout, saved_imap, saved_imaps, extras)
         if not (conf_changed or new_cert):
             return saved_imap, saved_imaps, pid
         log.info("Dovecot config or certificate changed: restarting")
@@ -726,7 +748,7 @@ def _ensure_dovecot(
         _stop_dovecot(layout)
     imap_port = _reuse_or_pick_port(saved_imap, taken=taken)
     imaps_port = _reuse_or_pick_port(saved_imaps, taken=taken | {imap_port})
-    _write_dovecot_conf(layout, imap_port, imaps_port)
+    _write_dovecot_conf(layout, imap_port, imaps_port, extras)
     # Stale sockets from an earlier run make Dovecot's processes retry connecting for
     # seconds (the disabled anvil-auth-penalty one for 5 s); it recreates what it needs.
     shutil.rmtree(layout.dc_run, ignore_errors=True)
@@ -794,13 +816,17 @@ def _dovecot_auth_gid() -> int:
         ) from exc
 
 
-def _write_dovecot_conf(layout: _Layout, imap_port: int, imaps_port: int) -> bool:
+def _write_dovecot_conf(
+    layout: _Layout, imap_port: int, imaps_port: int, extras: DovecotExtras
+) -> bool:
     """Write the one Dovecot config file; return True if it changed."""
-    text = _dovecot_conf_text(layout, imap_port, imaps_port)
+    text = _dovecot_conf_text(layout, imap_port, imaps_port, extras)
     return _write_if_changed(layout.dc_conf, text, mode=0o644)
 
 
-def _dovecot_conf_text(layout: _Layout, imap_port: int, imaps_port: int) -> str:
+def _dovecot_conf_text(
+    layout: _Layout, imap_port: int, imaps_port: int, extras: DovecotExtras
+) -> str:
     uid, _gid = _mail_ids()
     if os.geteuid() == 0:
         # Debian's dovecot/dovenull users (the defaults) serve internal and login processes.
@@ -841,7 +867,7 @@ ssl_min_protocol = TLSv1.2
 {dh}
 # Plain port: STARTTLS is offered, but tests may also log in without it.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {extras.auth_mechanisms}
 auth_verbose = yes
 # Tests try wrong passwords on purpose: answer them at once (default 2 s).
 auth_failure_delay = 0
@@ -850,6 +876,7 @@ mail_location = maildir:~/Maildir
 
 # One passwd-file per user: Dovecot re-reads a changed file on the next lookup, and a new
 # user's file is read fresh, so add_mail_user never needs a reload.
+{extras.first_passdb}
 passdb {{
   driver = passwd-file
   args = scheme=SSHA512 {users}/%Lu
@@ -886,6 +913,7 @@ service anvil {{
     mode = 0
   }}
 }}
+{extras.settings}
 """
 
 
