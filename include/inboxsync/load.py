@@ -7,6 +7,7 @@ moment loses nothing and duplicates nothing (DESIGN.md, invariant 2).
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ class Batch:
     messages: dict[str, ParsedMessage] = field(default_factory=dict)
     quarantined: list[tuple[FetchedCopy, str]] = field(default_factory=list)  # (copy, reason)
     directions: dict[str, str] = field(default_factory=dict)  # message_key -> direction
+    gm_thrids: dict[str, int] = field(default_factory=dict)  # message_key -> X-GM-THRID
 
 
 def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
@@ -46,8 +48,10 @@ def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
             batch.quarantined.append((copy, exc.reason))
             continue
         batch.copies.append((copy, parsed.message_key))
-        # The first copy of a message in UID order wins, as it does across batches.
+        # The first copy of a message in fetch order wins, as it does across batches.
         batch.messages.setdefault(parsed.message_key, parsed)
+        if copy.gm_thrid is not None:
+            batch.gm_thrids.setdefault(parsed.message_key, copy.gm_thrid)
     batch.directions = {key: direction(msg, team) for key, msg in batch.messages.items()}
     return batch
 
@@ -67,7 +71,9 @@ def load_batch(
     inbox_id: int,
     folder: str,
     uidvalidity: int,
-    last_uid: int,
+    last_uid: int | None,
+    backfill_uid: int | None = None,
+    backfill_remaining: int | None = None,
     create_contacts: bool,
     created_by: str,
     team: frozenset[str],
@@ -80,7 +86,9 @@ def load_batch(
         inbox_id: The inbox the copies belong to.
         folder: Their folder.
         uidvalidity: The folder's UIDVALIDITY when they were fetched.
-        last_uid: The highest UID the batch covers (the new checkpoint).
+        last_uid: The new high-water mark (a batch of new mail), or None.
+        backfill_uid: The new low-water mark (a batch of history), or None.
+        backfill_remaining: History still to fetch after this batch, or None.
         create_contacts: The inbox's create-contacts switch.
         created_by: What to record as the creator of new contacts.
         team: The team's addresses.
@@ -98,6 +106,8 @@ def load_batch(
             "folder": folder,
             "uidvalidity": uidvalidity,
             "last_uid": last_uid,
+            "backfill_uid": backfill_uid,
+            "backfill_remaining": backfill_remaining,
             "create_contacts": create_contacts,
             "created_by": created_by,
         },
@@ -109,7 +119,9 @@ def load_batch(
 
 def _copy_rows(batch: Batch) -> Iterable[Sequence[object]]:
     for copy, key in batch.copies:
-        yield (copy.uid, key, " ".join(copy.flags), copy.internal_date, copy.size, copy.raw_header)
+        labels = json.dumps(copy.gm_labels) if copy.gm_labels is not None else None
+        yield (copy.uid, key, " ".join(copy.flags), copy.internal_date, copy.size, copy.raw_header,
+               copy.gm_msgid, copy.gm_thrid, labels)  # fmt: skip
 
 
 def _message_rows(batch: Batch) -> Iterable[Sequence[object]]:
@@ -117,7 +129,7 @@ def _message_rows(batch: Batch) -> Iterable[Sequence[object]]:
         yield (
             key, m.message_id, m.subject, m.sent_at, m.date_header, m.from_email, m.from_name,
             m.in_reply_to, m.kind, batch.directions[key], m.list_id, m.auto_submitted,
-            m.content_type,
+            m.content_type, batch.gm_thrids.get(key),
         )  # fmt: skip
 
 
@@ -168,3 +180,85 @@ def _copy(cur: psycopg2.extensions.cursor, table: str, rows: Iterable[Sequence[o
     if buf.tell():
         buf.seek(0)
         cur.copy_expert(f"COPY {table} FROM STDIN", buf)
+
+
+# -- folder-level changes ---------------------------------------------------------------------
+
+
+def apply_changes(
+    cur: psycopg2.extensions.cursor,
+    flags: dict[int, tuple[str, ...]],
+    vanished: Sequence[int],
+    *,
+    inbox_id: int,
+    folder: str,
+    uidvalidity: int,
+) -> tuple[int, int]:
+    """Update changed flags and mark vanished copies expunged (caller's transaction).
+
+    Returns:
+        (copies whose flags changed, copies newly marked expunged).
+    """
+    cur.execute(read_sql("load/staging.sql"))
+    _copy(cur, "stg_flags", ((uid, " ".join(f)) for uid, f in flags.items()))
+    params = {"inbox_id": inbox_id, "folder": folder, "uidvalidity": uidvalidity}
+    cur.execute(
+        """
+        UPDATE inboxsync.message_copies c SET flags = string_to_array(s.flags, ' ')
+        FROM stg_flags s
+        WHERE c.inbox_id = %(inbox_id)s AND c.folder = %(folder)s
+          AND c.uidvalidity = %(uidvalidity)s AND c.uid = s.uid
+          AND c.flags IS DISTINCT FROM string_to_array(s.flags, ' ')
+        """,
+        params,
+    )
+    updated = cur.rowcount
+    cur.execute(
+        """
+        UPDATE inboxsync.message_copies SET expunged_at = now()
+        WHERE inbox_id = %(inbox_id)s AND folder = %(folder)s AND uidvalidity = %(uidvalidity)s
+          AND uid = ANY(%(vanished)s) AND expunged_at IS NULL
+        """,
+        {**params, "vanished": list(vanished)},
+    )
+    return updated, cur.rowcount
+
+
+def remap_folder(
+    cur: psycopg2.extensions.cursor,
+    identities: Sequence[tuple[int, str | None, int | None]],
+    *,
+    inbox_id: int,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+    uidnext: int | None,
+) -> tuple[int, int]:
+    """Move a folder's known copies to its new UIDVALIDITY (caller's transaction).
+
+    Args:
+        cur: Cursor in the caller's transaction.
+        identities: (new UID, message key from its Message-ID or None, X-GM-MSGID or None).
+        inbox_id: The inbox.
+        folder: The folder.
+        uidvalidity: The new UIDVALIDITY.
+        last_uid: The new high-water mark (the folder's highest UID now).
+        uidnext: The folder's UIDNEXT.
+
+    Returns:
+        (copies re-mapped, copies marked expunged).
+    """
+    cur.execute(read_sql("load/staging.sql"))
+    _copy(cur, "stg_remap", identities)
+    cur.execute(
+        read_sql("load/remap_folder.sql"),
+        {
+            "inbox_id": inbox_id,
+            "folder": folder,
+            "uidvalidity": uidvalidity,
+            "last_uid": last_uid,
+            "uidnext": uidnext,
+        },
+    )
+    remapped, expunged = cur.fetchone()
+    return int(remapped), int(expunged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg2.extensions
@@ -11,7 +12,10 @@ from inboxsync import settings
 from inboxsync.connections import delete_connection, save_connection
 from inboxsync.parse import normalize_email
 
-_COLUMNS = "inbox_id, name, conn_id, email_address, owner_email, create_contacts, enabled, folders"
+_COLUMNS = (
+    "inbox_id, name, conn_id, email_address, owner_email, create_contacts, enabled, folders,"
+    " provider, budget_messages, budget_bytes"
+)
 
 
 class UnknownInbox(LookupError):
@@ -30,6 +34,9 @@ class Inbox:
     create_contacts: bool
     enabled: bool
     folders: list[str] | None
+    provider: str = "imap"
+    budget_messages: int | None = None
+    budget_bytes: int | None = None
 
 
 def conn_id_for(name: str) -> str:
@@ -140,10 +147,73 @@ def remove_inbox(cur: psycopg2.extensions.cursor, name: str) -> Inbox:
     return inbox
 
 
-def team_addresses(cur: psycopg2.extensions.cursor) -> frozenset[str]:
-    """Addresses that belong to the team: every inbox's own address and its owner's."""
+class Team(frozenset[str]):
+    """The team's addresses, plus its domains: ``email in team`` answers for both.
+
+    A frozenset of the addresses (every inbox's own address and owner, and the configured
+    aliases), so code that iterates addresses keeps working; `domains` holds the configured team
+    domains, and membership also matches any address of a team domain or of its subdomains,
+    exactly as the SQL function ``inboxsync.is_team`` does.
+    """
+
+    domains: frozenset[str]
+
+    def __new__(cls, addresses: Iterable[str] = (), domains: Iterable[str] = ()) -> Team:
+        team = super().__new__(cls, addresses)
+        team.domains = frozenset(domains)
+        return team
+
+    def __contains__(self, email: object) -> bool:
+        if frozenset.__contains__(self, email):
+            return True
+        if not self.domains or not isinstance(email, str):
+            return False
+        domain = email.rpartition("@")[2]
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+
+def team_addresses(cur: psycopg2.extensions.cursor) -> Team:
+    """The team: inboxes' addresses and owners, aliases and domains (0003_threads_replies.sql).
+
+    The view ``inboxsync.team_addresses`` and the table ``inboxsync.team_domains`` are the one
+    definition of the team; the derive step applies the same through ``inboxsync.is_team``.
+    """
+    cur.execute("SELECT email FROM inboxsync.team_addresses")
+    addresses = [row[0] for row in cur.fetchall()]
+    cur.execute("SELECT domain FROM inboxsync.team_domains")
+    return Team(addresses, (row[0] for row in cur.fetchall()))
+
+
+def add_team_alias(cur: psycopg2.extensions.cursor, email: str, note: str | None = None) -> str:
+    """Declare an address as the team's (a shared alias such as sales@); returns it normalized.
+
+    Raises:
+        ValueError: The address is not valid.
+    """
+    address = normalize_email(email)
+    if address is None:
+        raise ValueError(f"not an email address: {email!r}")
     cur.execute(
-        "SELECT email_address FROM inboxsync.inboxes WHERE email_address IS NOT NULL"
-        " UNION SELECT owner_email FROM inboxsync.inboxes WHERE owner_email IS NOT NULL"
+        "INSERT INTO inboxsync.team_aliases (email, note) VALUES (%s, %s)"
+        " ON CONFLICT (email) DO UPDATE SET note = EXCLUDED.note",
+        (address, note),
     )
-    return frozenset(row[0] for row in cur.fetchall())
+    return address
+
+
+def add_team_domain(cur: psycopg2.extensions.cursor, domain: str, note: str | None = None) -> str:
+    """Declare a domain (and its subdomains) as the team's; returns it normalized.
+
+    Raises:
+        ValueError: The domain is empty or contains ``@`` or whitespace.
+    """
+    normalized = normalize_email(f"x@{domain.strip().lstrip('@')}")
+    if normalized is None or "@" in domain.strip().lstrip("@"):
+        raise ValueError(f"not a domain: {domain!r}")
+    value = normalized.partition("@")[2]
+    cur.execute(
+        "INSERT INTO inboxsync.team_domains (domain, note) VALUES (%s, %s)"
+        " ON CONFLICT (domain) DO UPDATE SET note = EXCLUDED.note",
+        (value, note),
+    )
+    return value

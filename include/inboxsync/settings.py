@@ -25,3 +25,9 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 #: Schema of the warehouse contract tables.
 SCHEMA = "inboxsync"
+
+#: What one scheduled run may download from one inbox before the rest of a backfill waits for the
+#: next run (an inbox's own budget in inboxsync.inboxes overrides these). 100 MB an hour keeps a
+#: Gmail account under its 2,500 MB a day.
+RUN_BUDGET_MESSAGES = int(os.environ.get("INBOXSYNC_RUN_BUDGET_MESSAGES", "50000"))
+RUN_BUDGET_BYTES = int(os.environ.get("INBOXSYNC_RUN_BUDGET_BYTES", str(100 * 1024 * 1024)))

@@ -1,14 +1,23 @@
-"""Sync one inbox: the single code path behind the DAG's mapped task and ``inboxsync sync``.
+"""Sync one inbox: the single code path behind the DAG's mapped tasks and ``inboxsync sync``.
 
-For each folder: plan (UIDVALIDITY and UIDNEXT against ``sync_state``), fetch header fields in UID
-batches, parse, and load each batch together with its checkpoint in one transaction.
+A run works in two passes over the inbox's folders:
+
+1. per folder: EXAMINE; if UIDVALIDITY changed, re-map known copies by Message-ID (X-GM-MSGID on
+   Gmail); sync flags and deletions of known copies (CONDSTORE/QRESYNC when offered); load new
+   mail above the high-water mark (``last_uid``);
+2. history, newest first, below each folder's low-water mark (``backfill_uid``), one batch per
+   folder in turn, until it is complete or the run's budget (messages, bytes) is spent.
+
+Every batch commits with its checkpoint in one transaction, so a run can stop anywhere and the
+next one continues where it left off.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import psycopg2.extensions
@@ -16,14 +25,56 @@ import psycopg2.extensions
 from inboxsync import registry, settings, warehouse
 from inboxsync.connections import get_connection
 from inboxsync.imap import FolderStatus, ImapSession, ImapSettings, InboxError
-from inboxsync.load import build_batch, load_batch
+from inboxsync.load import apply_changes, build_batch, load_batch, remap_folder
+from inboxsync.parse import QuarantineError, parse_header
 from inboxsync.registry import Inbox
 
 log = logging.getLogger(__name__)
 
+# How often a long history pass reports progress in the task log.
+_PROGRESS_SECONDS = 10.0
+
 
 class InboxBusy(InboxError):
     """Another process is syncing this inbox right now."""
+
+
+@dataclass
+class Budget:
+    """What one run may download from one inbox; None means no limit.
+
+    Gmail suspends IMAP for a day past about 2,500 MB of downloads: the byte budget of an hourly
+    run keeps a large backfill well below that.
+    """
+
+    messages: int | None = None
+    bytes: int | None = None
+    spent_messages: int = 0
+    spent_bytes: int = 0
+
+    @classmethod
+    def for_inbox(cls, inbox: Inbox) -> Budget:
+        """The budget of a scheduled run: the inbox's own, else the settings' defaults."""
+        return cls(
+            messages=inbox.budget_messages or settings.RUN_BUDGET_MESSAGES,
+            bytes=inbox.budget_bytes or settings.RUN_BUDGET_BYTES,
+        )
+
+    @property
+    def exhausted(self) -> bool:
+        return (self.messages is not None and self.spent_messages >= self.messages) or (
+            self.bytes is not None and self.spent_bytes >= self.bytes
+        )
+
+    def room(self, batch_size: int) -> int:
+        """How many messages the next batch may hold."""
+        if self.messages is None:
+            return batch_size
+        return max(0, min(batch_size, self.messages - self.spent_messages))
+
+    def spend(self, messages: int, nbytes: int) -> None:
+        self.spent_messages += messages
+        self.spent_bytes += nbytes
 
 
 @dataclass
@@ -35,19 +86,39 @@ class FolderResult:
     fetched: int = 0
     loaded: int = 0
     quarantined: int = 0
+    new_mail: int = 0
+    history: int = 0
     batches: int = 0
+    bytes: int = 0
     seconds: float = 0.0
     uidvalidity_changed: bool = False
+    remapped: int = 0
+    expunged: int = 0
+    flags_updated: int = 0
+    backfill_remaining: int = 0
 
     @property
     def rate(self) -> float:
         return self.fetched / self.seconds if self.seconds > 0 else 0.0
 
     def log_line(self) -> str:
-        return (
+        line = (
             f"folder {self.folder!r}: fetched {self.fetched}, loaded {self.loaded}, "
             f"quarantined {self.quarantined}, {self.seconds:.2f} s, {self.rate:,.0f} messages/s"
         )
+        extras = [
+            f"{n} {label}"
+            for n, label in (
+                (self.new_mail, "new"),
+                (self.history, "history"),
+                (self.backfill_remaining, "history remaining"),
+                (self.flags_updated, "flag changes"),
+                (self.expunged, "expunged"),
+                (self.remapped, "re-mapped after a UIDVALIDITY change"),
+            )
+            if n
+        ]
+        return line + (f" ({', '.join(extras)})" if extras else "")
 
 
 @dataclass
@@ -56,6 +127,7 @@ class InboxResult:
 
     inbox: str
     folders: list[FolderResult] = field(default_factory=list)
+    budget_exhausted: bool = False
 
     @property
     def fetched(self) -> int:
@@ -65,6 +137,10 @@ class InboxResult:
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.folders)
 
+    @property
+    def backfill_remaining(self) -> int:
+        return sum(f.backfill_remaining for f in self.folders)
+
     def as_dict(self) -> dict[str, object]:
         """Counts only (safe for XCom)."""
         return {
@@ -72,6 +148,8 @@ class InboxResult:
             "fetched": self.fetched,
             "loaded": sum(f.loaded for f in self.folders),
             "quarantined": self.quarantined,
+            "backfill_remaining": self.backfill_remaining,
+            "budget_exhausted": self.budget_exhausted,
             "folders": [asdict(f) for f in self.folders],
         }
 
@@ -79,11 +157,38 @@ class InboxResult:
 ProgressHook = Callable[[FolderResult], None]
 
 
+@dataclass
+class _FolderRun:
+    """One folder during a run: its checkpoints and the history still to fetch."""
+
+    name: str
+    status: FolderStatus
+    last_uid: int
+    backfill_uid: int
+    result: FolderResult
+    history: list[int] = field(default_factory=list)  # UIDs below backfill_uid, newest first
+
+
+@dataclass
+class _Run:
+    """What every step of one inbox's run needs."""
+
+    conn: psycopg2.extensions.connection
+    imap: ImapSession
+    inbox: Inbox
+    team: frozenset[str]
+    batch_size: int
+    budget: Budget
+    on_batch: ProgressHook | None
+    current_folder: str | None = None
+
+
 def sync_inbox(
     name: str,
     *,
     url: str | None = None,
     batch_size: int | None = None,
+    budget: Budget | None = None,
     on_batch: ProgressHook | None = None,
 ) -> InboxResult:
     """Sync every folder of inbox ``name`` into the warehouse.
@@ -92,6 +197,8 @@ def sync_inbox(
         name: The inbox's name in the registry.
         url: Warehouse URL; defaults to the ``inboxsync_warehouse`` connection.
         batch_size: UIDs per batch; defaults to ``settings.BATCH_SIZE``.
+        budget: What this run may download; defaults to the inbox's hourly budget. Pass
+            ``Budget()`` to run a backfill to the end.
         on_batch: Called after each committed batch (progress reporting).
 
     Returns:
@@ -110,8 +217,19 @@ def sync_inbox(
                 raise InboxBusy(f"inbox {name!r} is being synced by another process; try later")
             team = registry.team_addresses(cur)
         conn.commit()
+        cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
         try:
-            return _sync_folders(conn, inbox, team, batch_size or settings.BATCH_SIZE, on_batch)
+            with ImapSession(cfg) as imap:
+                run = _Run(
+                    conn,
+                    imap,
+                    inbox,
+                    team,
+                    batch_size or settings.BATCH_SIZE,
+                    budget if budget is not None else Budget.for_inbox(inbox),
+                    on_batch,
+                )
+                return _sync(run)
         except InboxError as exc:
             conn.rollback()
             _record_error(conn, inbox, str(exc))
@@ -120,110 +238,304 @@ def sync_inbox(
         conn.close()  # also releases the session-level inbox lock
 
 
-def _sync_folders(
-    conn: psycopg2.extensions.connection,
-    inbox: Inbox,
-    team: frozenset[str],
-    batch_size: int,
-    on_batch: ProgressHook | None,
-) -> InboxResult:
-    cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
-    result = InboxResult(inbox.name)
-    with ImapSession(cfg) as imap:
-        for folder in imap.sync_folders(inbox.folders):
-            folder_result = _sync_folder(conn, imap, inbox, team, folder, batch_size, on_batch)
-            log.info("inbox %r %s", inbox.name, folder_result.log_line())
-            result.folders.append(folder_result)
+def _sync(run: _Run) -> InboxResult:
+    run.imap.enable_qresync()
+    folders = [_prepare_folder(run, name) for name in run.imap.sync_folders(run.inbox.folders)]
+    _backfill(run, folders)
+    result = InboxResult(run.inbox.name, budget_exhausted=run.budget.exhausted)
+    for folder in folders:
+        _finish_folder(run, folder)
+        log.info("inbox %r %s", run.inbox.name, folder.result.log_line())
+        result.folders.append(folder.result)
     return result
 
 
-def _sync_folder(
-    conn: psycopg2.extensions.connection,
-    imap: ImapSession,
-    inbox: Inbox,
-    team: frozenset[str],
-    folder: str,
-    batch_size: int,
-    on_batch: ProgressHook | None,
-) -> FolderResult:
+# -- pass 1: plan, re-map, changes, new mail ----------------------------------------------------
+
+
+def _examine(run: _Run, folder: str) -> FolderStatus:
+    status = run.imap.examine(folder)
+    run.current_folder = folder
+    return status
+
+
+def _prepare_folder(run: _Run, name: str) -> _FolderRun:
     started = time.monotonic()
-    status = imap.examine(folder)
-    last_uid, changed = _plan(conn, inbox, status)
-    result = FolderResult(folder, status.uidvalidity, uidvalidity_changed=changed)
-    # UIDNEXT at or below the checkpoint means nothing arrived: skip the SEARCH.
-    has_new = status.exists and (status.uidnext is None or status.uidnext > last_uid + 1)
-    uids = imap.uids_after(last_uid) if has_new else []
-    for start in range(0, len(uids), batch_size):
-        chunk = uids[start : start + batch_size]
-        fetched = imap.fetch_headers(chunk)
-        batch = build_batch(fetched, team)
-        with conn, conn.cursor() as cur:
-            load_batch(
-                cur,
-                batch,
-                inbox_id=inbox.inbox_id,
-                folder=folder,
-                uidvalidity=status.uidvalidity,
-                last_uid=chunk[-1],
-                create_contacts=inbox.create_contacts,
-                created_by=f"sync:{inbox.name}",
-                team=team,
-            )
-        result.fetched += len(fetched)
-        result.loaded += len(batch.copies)
-        result.quarantined += len(batch.quarantined)
-        result.batches += 1
-        result.seconds = time.monotonic() - started
-        if on_batch:
-            on_batch(result)
-    with conn, conn.cursor() as cur:
+    status = _examine(run, name)
+    row = _read_state(run, name)
+    result = FolderResult(name, status.uidvalidity)
+    if row is None or row[0] is None:
+        last_uid, backfill_uid = _start_folder(run, status)
+    elif row[0] != status.uidvalidity:
+        result.uidvalidity_changed = True
+        last_uid, backfill_uid = _remap(run, status, row[0], result)
+    else:
+        last_uid, backfill_uid = row[1], row[2]
+    folder = _FolderRun(name, status, last_uid, backfill_uid, result)
+    stored_modseq = row[3] if row is not None and not result.uidvalidity_changed else None
+    _sync_changes(run, folder, since_modseq=stored_modseq)
+    if status.uidnext is None or status.uidnext > last_uid + 1:
+        # UIDNEXT above the high-water mark: new mail (else skip the SEARCH: one round trip).
+        new = run.imap.uids_after(last_uid)
+        _load(run, folder, new, history=False)
+    if backfill_uid > 1:
+        known = _known_uids_below(run, folder)
+        folder.history = [u for u in reversed(run.imap.uids_below(backfill_uid)) if u not in known]
+        result.backfill_remaining = len(folder.history)
+    result.seconds += time.monotonic() - started
+    return folder
+
+
+def _read_state(run: _Run, folder: str) -> tuple | None:
+    with run.conn, run.conn.cursor() as cur:
+        cur.execute(
+            "SELECT uidvalidity, last_uid, coalesce(backfill_uid, 1), highest_modseq"
+            " FROM inboxsync.sync_state WHERE inbox_id = %s AND folder = %s",
+            (run.inbox.inbox_id, folder),
+        )
+        return cur.fetchone()
+
+
+def _start_folder(run: _Run, status: FolderStatus) -> tuple[int, int]:
+    """First sync of a folder: everything on the server now is history, fetched newest first."""
+    top = status.uidnext - 1 if status.uidnext else max(run.imap.all_uids(), default=0)
+    with run.conn, run.conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO inboxsync.sync_state
+                (inbox_id, folder, uidvalidity, last_uid, backfill_uid, uidnext)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            ON CONFLICT (inbox_id, folder) DO UPDATE SET
+                uidvalidity = EXCLUDED.uidvalidity, last_uid = EXCLUDED.last_uid,
+                backfill_uid = EXCLUDED.backfill_uid, uidnext = EXCLUDED.uidnext,
+                highest_modseq = NULL, updated_at = now()
+            """,
+            (run.inbox.inbox_id, status.name, status.uidvalidity, top, top + 1, status.uidnext),
+        )
+    return top, top + 1
+
+
+def _remap(run: _Run, status: FolderStatus, old_uidvalidity: int, result: FolderResult):
+    """A new UIDVALIDITY: re-key known copies by Message-ID instead of downloading them again.
+
+    Only the Message-ID header (X-GM-MSGID on Gmail) of each UID is fetched; copies whose
+    message is still there move to their new UIDs, the others are marked expunged, and the
+    rest of the folder is loaded as history (UIDs already re-mapped are skipped).
+    """
+    log.warning(
+        "inbox %r folder %r: UIDVALIDITY changed from %s to %s; re-mapping known copies",
+        run.inbox.name, status.name, old_uidvalidity, status.uidvalidity,
+    )  # fmt: skip
+    uids = run.imap.all_uids()
+    identities = [
+        (uid, _key_of_id_header(raw), gm_msgid)
+        for uid, (raw, gm_msgid) in run.imap.fetch_ids(uids).items()
+    ]
+    top = status.uidnext - 1 if status.uidnext else max(uids, default=0)
+    with run.conn, run.conn.cursor() as cur:
+        result.remapped, result.expunged = remap_folder(
+            cur,
+            identities,
+            inbox_id=run.inbox.inbox_id,
+            folder=status.name,
+            uidvalidity=status.uidvalidity,
+            last_uid=top,
+            uidnext=status.uidnext,
+        )
+    return top, top + 1
+
+
+def _key_of_id_header(raw: bytes) -> str | None:
+    """The message key a Message-ID header alone gives (None without an id)."""
+    try:
+        parsed = parse_header(raw)
+    except QuarantineError:
+        return None
+    return parsed.message_key if parsed.message_id else None
+
+
+def _sync_changes(run: _Run, folder: _FolderRun, *, since_modseq: int | None) -> None:
+    """Flags and deletions of the copies the warehouse already holds."""
+    known = _live_uids(run, folder)
+    if not known:
+        return
+    changes = run.imap.changed_flags(since_modseq, sorted(known))
+    vanished = changes.vanished
+    if vanished is None:
+        vanished = frozenset(known - set(run.imap.all_uids()))
+    flags = {uid: f for uid, f in changes.flags.items() if uid in known}
+    with run.conn, run.conn.cursor() as cur:
+        updated, expunged = apply_changes(
+            cur,
+            flags,
+            sorted(vanished & known),
+            inbox_id=run.inbox.inbox_id,
+            folder=folder.name,
+            uidvalidity=folder.status.uidvalidity,
+        )
+    folder.result.flags_updated += updated
+    folder.result.expunged += expunged
+
+
+def _live_uids(run: _Run, folder: _FolderRun) -> set[int]:
+    with run.conn, run.conn.cursor() as cur:
+        cur.execute(
+            "SELECT uid FROM inboxsync.message_copies WHERE inbox_id = %s AND folder = %s"
+            " AND uidvalidity = %s AND expunged_at IS NULL",
+            (run.inbox.inbox_id, folder.name, folder.status.uidvalidity),
+        )
+        return {row[0] for row in cur.fetchall()}
+
+
+def _known_uids_below(run: _Run, folder: _FolderRun) -> set[int]:
+    """UIDs under the low-water mark that are loaded already (re-mapped copies, quarantine)."""
+    with run.conn, run.conn.cursor() as cur:
+        cur.execute(
+            "SELECT uid FROM inboxsync.message_copies WHERE inbox_id = %(i)s AND folder = %(f)s"
+            " AND uidvalidity = %(v)s AND uid < %(b)s"
+            " UNION SELECT uid FROM inboxsync.quarantine WHERE inbox_id = %(i)s"
+            " AND folder = %(f)s AND uidvalidity = %(v)s AND uid < %(b)s",
+            {
+                "i": run.inbox.inbox_id,
+                "f": folder.name,
+                "v": folder.status.uidvalidity,
+                "b": folder.backfill_uid,
+            },
+        )
+        return {row[0] for row in cur.fetchall()}
+
+
+# -- loading batches ----------------------------------------------------------------------------
+
+
+def _chunks(uids: Sequence[int], run: _Run) -> Iterator[list[int]]:
+    start = 0
+    while start < len(uids):
+        size = run.budget.room(run.batch_size)
+        if size == 0:
+            return
+        yield list(uids[start : start + size])
+        start += size
+
+
+def _load(run: _Run, folder: _FolderRun, uids: Sequence[int], *, history: bool) -> int:
+    """Fetch, parse and load ``uids`` in batches; returns how many UIDs were processed."""
+    done = 0
+    for chunk in _chunks(uids, run):
+        if run.current_folder != folder.name:
+            status = _examine(run, folder.name)
+            if status.uidvalidity != folder.status.uidvalidity:
+                log.warning("folder %r changed UIDVALIDITY mid-run: next run re-maps", folder.name)
+                folder.history = []
+                return done
+        _load_batch(run, folder, chunk, history=history)
+        done += len(chunk)
+        if run.budget.exhausted:
+            break
+    return done
+
+
+def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: bool) -> None:
+    started = time.monotonic()
+    fetched = run.imap.fetch_headers(chunk)
+    batch = build_batch(fetched, run.team)
+    nbytes = sum(len(c.raw_header) for c in fetched)
+    if history:
+        folder.history = folder.history[len(chunk) :]
+    with run.conn, run.conn.cursor() as cur:
+        load_batch(
+            cur,
+            batch,
+            inbox_id=run.inbox.inbox_id,
+            folder=folder.name,
+            uidvalidity=folder.status.uidvalidity,
+            last_uid=None if history else chunk[-1],
+            backfill_uid=min(chunk) if history else None,
+            backfill_remaining=len(folder.history) if history else None,
+            create_contacts=run.inbox.create_contacts,
+            created_by=f"sync:{run.inbox.name}",
+            team=run.team,
+        )
+    run.budget.spend(len(fetched), nbytes)
+    r = folder.result
+    r.fetched += len(fetched)
+    r.loaded += len(batch.copies)
+    r.quarantined += len(batch.quarantined)
+    r.bytes += nbytes
+    r.batches += 1
+    if history:
+        r.history += len(fetched)
+        r.backfill_remaining = len(folder.history)
+    else:
+        r.new_mail += len(fetched)
+    r.seconds += time.monotonic() - started
+    if run.on_batch:
+        run.on_batch(r)
+
+
+# -- pass 2: history, newest first --------------------------------------------------------------
+
+
+def _backfill(run: _Run, folders: list[_FolderRun]) -> None:
+    """Load history one batch per folder in turn, so every folder's recent mail comes first."""
+    total = sum(len(f.history) for f in folders)
+    if not total:
+        return
+    started = last_report = time.monotonic()
+    done = 0
+    while not run.budget.exhausted and any(f.history for f in folders):
+        for folder in folders:
+            if folder.history and not run.budget.exhausted:
+                first = folder.history[: run.budget.room(run.batch_size)]
+                done += _load(run, folder, first, history=True)
+        now = time.monotonic()
+        if now - last_report >= _PROGRESS_SECONDS:
+            last_report = now
+            _log_progress(run, done, total, now - started)
+    _log_progress(run, done, total, time.monotonic() - started)
+
+
+def _log_progress(run: _Run, done: int, total: int, seconds: float) -> None:
+    rate = done / seconds if seconds > 0 else 0.0
+    remaining = total - done
+    eta = f"{remaining / rate:,.0f} s" if rate and remaining else "-"
+    log.info(
+        "inbox %r backfill: done %d, remaining %d, %.0f messages/s, ETA %s",
+        run.inbox.name, done, remaining, rate, eta,
+    )  # fmt: skip
+
+
+# -- bookkeeping --------------------------------------------------------------------------------
+
+
+def _finish_folder(run: _Run, folder: _FolderRun) -> None:
+    r, status = folder.result, folder.status
+    history_rate = r.history / r.seconds if r.history and r.seconds else None
+    with run.conn, run.conn.cursor() as cur:
         cur.execute(
             """
             UPDATE inboxsync.sync_state
             SET last_success_at = now(), last_error = NULL, last_error_at = NULL,
-                uidnext = %s, highest_modseq = %s, messages_on_server = %s, updated_at = now()
-            WHERE inbox_id = %s AND folder = %s
+                uidnext = %(uidnext)s, highest_modseq = %(modseq)s,
+                messages_on_server = %(exists)s, flags_synced_at = now(),
+                backfill_remaining = %(remaining)s,
+                backfill_rate = coalesce(%(rate)s, backfill_rate),
+                backfill_done_at = CASE WHEN %(remaining)s = 0
+                    THEN coalesce(backfill_done_at, now()) END,
+                last_run = %(last_run)s, updated_at = now()
+            WHERE inbox_id = %(inbox_id)s AND folder = %(folder)s
             """,
-            (status.uidnext, status.highest_modseq, status.exists, inbox.inbox_id, folder),
+            {
+                "uidnext": status.uidnext,
+                "modseq": status.highest_modseq,
+                "exists": status.exists,
+                "remaining": len(folder.history),
+                "rate": history_rate,
+                "last_run": json.dumps(asdict(r)),
+                "inbox_id": run.inbox.inbox_id,
+                "folder": folder.name,
+            },
         )
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _plan(
-    conn: psycopg2.extensions.connection, inbox: Inbox, status: FolderStatus
-) -> tuple[int, bool]:
-    """Return the folder's checkpoint (last UID loaded) and whether UIDVALIDITY changed.
-
-    A new UIDVALIDITY starts the folder over at UID 0. Copies are keyed by UIDVALIDITY, so the
-    old generation's rows stay as they were and messages are not duplicated (they are keyed by
-    Message-ID); re-mapping and expunging the old copies belongs to the resync logic.
-    """
-    with conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT uidvalidity, last_uid FROM inboxsync.sync_state"
-            " WHERE inbox_id = %s AND folder = %s FOR UPDATE",
-            (inbox.inbox_id, status.name),
-        )
-        row = cur.fetchone()
-        if row is not None and row[0] == status.uidvalidity:
-            return int(row[1]), False
-        cur.execute(
-            """
-            INSERT INTO inboxsync.sync_state (inbox_id, folder, uidvalidity, last_uid)
-            VALUES (%s, %s, %s, 0)
-            ON CONFLICT (inbox_id, folder) DO UPDATE
-                SET uidvalidity = EXCLUDED.uidvalidity, last_uid = 0, updated_at = now()
-            """,
-            (inbox.inbox_id, status.name, status.uidvalidity),
-        )
-    changed = row is not None and row[0] is not None
-    if changed:
-        log.warning(
-            "inbox %r folder %r: UIDVALIDITY changed from %s to %s; syncing the folder anew",
-            inbox.name, status.name, row[0], status.uidvalidity,
-        )  # fmt: skip
-    return 0, changed
 
 
 def _record_error(conn: psycopg2.extensions.connection, inbox: Inbox, message: str) -> None:

@@ -1,15 +1,16 @@
 -- Merge one staged batch into the contract tables and advance the folder's checkpoint.
 -- Runs in the same transaction as the COPYs that filled the staging tables (invariant 2).
--- Parameters: inbox_id, folder, uidvalidity, last_uid, create_contacts, created_by.
+-- Parameters: inbox_id, folder, uidvalidity, last_uid and backfill_uid (the checkpoint this batch
+-- advances; the other is NULL), backfill_remaining, create_contacts, created_by.
 
 -- A message seen before (another inbox, another folder, an earlier batch) keeps its first row;
 -- its addresses and references come with it, once.
 WITH new_messages AS (
     INSERT INTO inboxsync.messages AS m (
         message_key, message_id, subject, sent_at, date_header, from_email, from_name,
-        in_reply_to, kind, direction, list_id, auto_submitted, content_type)
+        in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid)
     SELECT message_key, message_id, subject, sent_at, date_header, from_email, from_name,
-           in_reply_to, kind, direction, list_id, auto_submitted, content_type
+           in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid
     FROM stg_messages
     ON CONFLICT (message_key) DO NOTHING
     RETURNING m.message_key
@@ -25,9 +26,12 @@ FROM stg_references r JOIN new_messages USING (message_key)
 ON CONFLICT DO NOTHING;
 
 INSERT INTO inboxsync.message_copies AS c (
-    inbox_id, folder, uidvalidity, uid, message_key, flags, internal_date, size, raw_header)
+    inbox_id, folder, uidvalidity, uid, message_key, flags, internal_date, size, raw_header,
+    gm_msgid, gm_thrid, gm_labels)
 SELECT %(inbox_id)s, %(folder)s, %(uidvalidity)s, uid, message_key,
-       string_to_array(flags, ' '), internal_date, size, raw_header
+       string_to_array(flags, ' '), internal_date, size, raw_header, gm_msgid, gm_thrid,
+       CASE WHEN gm_labels IS NOT NULL
+            THEN ARRAY(SELECT jsonb_array_elements_text(gm_labels)) END
 FROM stg_copies
 ON CONFLICT (inbox_id, folder, uidvalidity, uid) DO UPDATE
     SET flags = EXCLUDED.flags, expunged_at = NULL;
@@ -69,6 +73,11 @@ UPDATE inboxsync.contacts ct SET
 FROM seen
 WHERE ct.email = seen.email AND NOT %(create_contacts)s;
 
+-- greatest() and least() ignore NULL: a batch of new mail moves only last_uid, history only
+-- backfill_uid.
 UPDATE inboxsync.sync_state
-SET last_uid = greatest(last_uid, %(last_uid)s), updated_at = now()
+SET last_uid = greatest(last_uid, %(last_uid)s),
+    backfill_uid = least(backfill_uid, %(backfill_uid)s),
+    backfill_remaining = coalesce(%(backfill_remaining)s, backfill_remaining),
+    updated_at = now()
 WHERE inbox_id = %(inbox_id)s AND folder = %(folder)s AND uidvalidity = %(uidvalidity)s;

@@ -1,11 +1,12 @@
 -- Per-connection staging tables: filled by COPY, merged, emptied at commit.
 CREATE TEMP TABLE IF NOT EXISTS stg_copies (
-    uid bigint, message_key text, flags text, internal_date timestamptz, size bigint, raw_header bytea
+    uid bigint, message_key text, flags text, internal_date timestamptz, size bigint,
+    raw_header bytea, gm_msgid numeric(20), gm_thrid numeric(20), gm_labels jsonb
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_messages (
     message_key text, message_id text, subject text, sent_at timestamptz, date_header text,
     from_email text, from_name text, in_reply_to text, kind text, direction text, list_id text,
-    auto_submitted text, content_type text
+    auto_submitted text, content_type text, gm_thrid numeric(20)
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_addresses (
     message_key text, role text, email text, display_name text, position integer, domain text,
@@ -16,4 +17,8 @@ CREATE TEMP TABLE IF NOT EXISTS stg_references (
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_quarantine (
     uid bigint, reason text, raw_header bytea, flags text, internal_date timestamptz, size bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_flags (uid bigint, flags text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_remap (
+    uid bigint, message_key text, gm_msgid numeric(20)
 ) ON COMMIT DELETE ROWS;
