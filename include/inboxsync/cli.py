@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from inboxsync import registry, report, warehouse
 from inboxsync.connections import get_connection
 from inboxsync.imap import SECURITY_MODES, ImapSession, ImapSettings, InboxError
-from inboxsync.sync import FolderResult, sync_inbox
+from inboxsync.sync import Budget, FolderResult, sync_inbox
+from inboxsync.verify import verify_inbox
 
 
 class UsageError(Exception):
@@ -33,8 +34,51 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
+_OAUTH_OPTIONS = ("oauth_provider", "token_url", "client_id", "tenant", "scope")
+
+
+def _read_credentials(args: argparse.Namespace) -> dict[str, object]:
+    """The secrets and auth settings of ``inbox add``, as keyword arguments of add_inbox.
+
+    Password auth reads the password (``--password-stdin`` or a prompt). OAuth2 reads, in this
+    order, the refresh token and then the client secret: two lines on stdin with
+    ``--refresh-token-stdin`` (an empty or missing second line means a public client without a
+    secret), or two prompts. Secrets never come from argv.
+    """
+    if args.auth == "password":
+        given = [f"--{o.replace('_', '-')}" for o in _OAUTH_OPTIONS if getattr(args, o)]
+        if given or args.refresh_token_stdin:
+            raise UsageError(f"{', '.join(given) or '--refresh-token-stdin'} needs --auth oauth2")
+        return {"password": _read_password(args), "auth_mechanism": args.auth_mechanism}
+    if args.password_stdin or args.auth_mechanism:
+        raise UsageError("--auth oauth2 takes --refresh-token-stdin, not a password mechanism")
+    if args.refresh_token_stdin:
+        refresh_token = sys.stdin.readline().strip()
+        client_secret = sys.stdin.readline().strip()
+    elif sys.stdin.isatty():
+        refresh_token = getpass.getpass(f"OAuth2 refresh token for {args.username}: ").strip()
+        client_secret = getpass.getpass("Client secret (empty for a public client): ").strip()
+    else:
+        raise UsageError(
+            "no refresh token: pass --refresh-token-stdin and pipe the refresh token and the "
+            "client secret (one a line), or run in a terminal"
+        )
+    if not refresh_token:
+        raise UsageError("the refresh token is empty")
+    oauth = {
+        "provider": args.oauth_provider or "custom",
+        "token_url": args.token_url,
+        "client_id": args.client_id,
+        "tenant": args.tenant,
+        "scope": args.scope,
+        "client_secret": client_secret or None,
+        "refresh_token": refresh_token,
+    }
+    return {"password": None, "oauth": oauth}
+
+
 def cmd_inbox_add(args: argparse.Namespace) -> int:
-    password = _read_password(args)
+    credentials = _read_credentials(args)
     port = args.port or (993 if args.security == "ssl" else 143)
     warehouse.migrate()
     with warehouse.transaction() as cur:
@@ -45,7 +89,7 @@ def cmd_inbox_add(args: argparse.Namespace) -> int:
             port=port,
             security=args.security,
             username=args.username,
-            password=password,
+            **credentials,
             owner_email=args.owner,
             create_contacts=args.create_contacts,
             ca_file=args.ca_file,
@@ -96,17 +140,55 @@ def cmd_inbox_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
+def _budget(args: argparse.Namespace, *, backfill: bool) -> Budget | None:
+    if args.budget_messages is None and args.budget_bytes is None:
+        return Budget() if backfill else None  # a backfill runs to the end; a sync, hourly budget
+    return Budget(messages=args.budget_messages, bytes=args.budget_bytes)
+
+
+def _run_sync(args: argparse.Namespace, *, backfill: bool) -> int:
     def progress(f: FolderResult) -> None:
         if args.verbose:
             print(f"  {f.log_line()}", file=sys.stderr)
 
-    result = sync_inbox(args.name, batch_size=args.batch_size, on_batch=progress)
+    result = sync_inbox(
+        args.name,
+        batch_size=args.batch_size,
+        budget=_budget(args, backfill=backfill),
+        on_batch=progress,
+    )
     for f in result.folders:
         print(f"{result.inbox}: {f.log_line()}")
     if result.fetched == 0:
         print(f"{result.inbox}: up to date, nothing new")
+    if result.backfill_remaining:
+        print(
+            f"{result.inbox}: {result.backfill_remaining} older messages remain; they follow in "
+            f"the next runs (or run `inboxsync backfill {args.name}`)"
+        )
     return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    return _run_sync(args, backfill=False)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    return _run_sync(args, backfill=True)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    checks = verify_inbox(args.name)
+    print(f"{'folder':24} {'server':>8} {'warehouse':>9} {'missing':>8} {'pending':>8} "
+          f"{'extra':>6} {'stale':>6}")  # fmt: skip
+    for c in checks:
+        print(f"{c.folder:24} {c.on_server:>8} {c.in_warehouse:>9} {c.missing:>8} "
+              f"{c.pending:>8} {c.extra:>6} {c.stale:>6}")  # fmt: skip
+    if all(c.ok for c in checks):
+        print(f"{args.name}: the warehouse matches the server")
+        return 0
+    print(f"{args.name}: the warehouse differs from the server", file=sys.stderr)
+    return 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -146,6 +228,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--ca-file", help="CA bundle to verify the server's certificate with")
     add.add_argument(
+        "--auth",
+        choices=("password", "oauth2"),
+        default="password",
+        help="password (LOGIN / AUTHENTICATE PLAIN) or oauth2 (SASL XOAUTH2; Microsoft 365, "
+        "Outlook.com, Google)",
+    )
+    add.add_argument(
+        "--auth-mechanism",
+        choices=("login", "plain"),
+        help="password auth: LOGIN or AUTHENTICATE PLAIN (default LOGIN, PLAIN for non-ASCII)",
+    )
+    add.add_argument(
+        "--oauth-provider",
+        choices=("google", "microsoft", "custom"),
+        help="oauth2: token endpoint and scope preset (custom needs --token-url)",
+    )
+    add.add_argument("--token-url", help="oauth2: token endpoint (overrides the preset)")
+    add.add_argument("--client-id", help="oauth2: the OAuth2 client (application) id")
+    add.add_argument("--tenant", help="oauth2, microsoft: tenant id or domain (default common)")
+    add.add_argument("--scope", help="oauth2: scope to ask for (overrides the preset)")
+    add.add_argument(
+        "--refresh-token-stdin",
+        action="store_true",
+        help="oauth2: read the refresh token, then the client secret (empty line: none), from "
+        "stdin, one a line",
+    )
+    add.add_argument(
         "--folder", action="append", help="sync this folder (repeat); default INBOX and Sent"
     )
     add.set_defaults(func=cmd_inbox_add)
@@ -158,9 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(func=cmd_inbox_remove)
 
     sync = sub.add_parser("sync", help="sync one inbox now (the DAG task's code path)")
-    sync.add_argument("name")
-    sync.add_argument("--batch-size", type=int, help="UIDs per batch")
-    sync.set_defaults(func=cmd_sync)
+    backfill = sub.add_parser("backfill", help="sync one inbox and load all its history now")
+    for p, func in ((sync, cmd_sync), (backfill, cmd_backfill)):
+        p.add_argument("name")
+        p.add_argument("--batch-size", type=int, help="UIDs per batch")
+        p.add_argument("--budget-messages", type=int, help="stop after this many messages")
+        p.add_argument("--budget-bytes", type=int, help="stop after downloading this many bytes")
+        p.set_defaults(func=func)
+    verify = sub.add_parser("verify", help="compare the server's messages with the warehouse")
+    verify.add_argument("name")
+    verify.set_defaults(func=cmd_verify)
 
     sub.add_parser("status", help="per-inbox summary").set_defaults(func=cmd_status)
     sub.add_parser("migrate", help="apply warehouse migrations").set_defaults(func=cmd_migrate)

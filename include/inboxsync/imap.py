@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -24,9 +24,14 @@ from imapclient.response_parser import parse_fetch_response
 from inboxsync import settings
 from inboxsync.parse import HEADER_FIELDS
 
+if TYPE_CHECKING:
+    from inboxsync.oauth import OAuth2Settings
+
 log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
+#: SASL/IMAP mechanisms for password auth; None (unset) picks LOGIN, or PLAIN for non-ASCII.
+PASSWORD_MECHANISMS = ("login", "plain")
 _FETCH_ITEMS = [
     "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(f.upper() for f in HEADER_FIELDS)),
     "FLAGS",
@@ -64,7 +69,14 @@ class InboxAuthError(InboxError):
 
 @dataclass(frozen=True)
 class ImapSettings:
-    """How to reach and log in to one inbox (built from its Airflow connection)."""
+    """How to reach and log in to one inbox (built from its Airflow connection).
+
+    Attributes:
+        auth: "password" (LOGIN or AUTHENTICATE PLAIN) or "oauth2" (SASL XOAUTH2).
+        auth_mechanism: For password auth, "login" or "plain"; None picks LOGIN, or PLAIN when
+            the credentials are not ASCII (LOGIN cannot carry them) and the server offers it.
+        oauth: Token endpoint and secrets, for oauth2 (see :mod:`inboxsync.oauth`).
+    """
 
     host: str
     port: int
@@ -73,10 +85,21 @@ class ImapSettings:
     security: str = "ssl"
     ca_file: str | None = None
     timeout: float = settings.IMAP_TIMEOUT
+    auth: str = "password"
+    auth_mechanism: str | None = None
+    oauth: OAuth2Settings | None = None
 
     @classmethod
     def from_connection(cls, conn: Any) -> ImapSettings:
-        """Build settings from an Airflow connection of type imap."""
+        """Build settings from an Airflow connection of type imap.
+
+        Extras: ``security`` (ssl, starttls, none), ``ssl_ca_file``, ``timeout``, ``auth``
+        (password, oauth2), ``auth_mechanism`` (login, plain) and the OAuth2 extras listed in
+        :mod:`inboxsync.oauth`.
+
+        Raises:
+            InboxError: An extra has a value that cannot work; the message names it.
+        """
         extra = conn.extra_dejson
         security = str(extra.get("security", "ssl")).lower()
         if security not in SECURITY_MODES:
@@ -84,6 +107,24 @@ class ImapSettings:
                 f"connection {conn.conn_id}: security must be one of {', '.join(SECURITY_MODES)}, "
                 f"not {security!r}"
             )
+        auth = str(extra.get("auth") or "password").lower()
+        if auth not in ("password", "oauth2"):
+            raise InboxError(
+                f"connection {conn.conn_id}: auth must be password or oauth2, not {auth!r}"
+            )
+        mechanism = extra.get("auth_mechanism")
+        mechanism = str(mechanism).lower() if mechanism else None
+        if mechanism is not None and mechanism not in PASSWORD_MECHANISMS:
+            raise InboxError(
+                f"connection {conn.conn_id}: auth_mechanism must be login or plain, not "
+                f"{mechanism!r} (for XOAUTH2 set auth to oauth2)"
+            )
+        timeout = float(extra.get("timeout", settings.IMAP_TIMEOUT))
+        oauth = None
+        if auth == "oauth2":
+            from inboxsync.oauth import OAuth2Settings
+
+            oauth = OAuth2Settings.from_extra(conn.conn_id, extra, timeout=timeout)
         default_port = 993 if security == "ssl" else 143
         return cls(
             host=conn.host or "",
@@ -92,13 +133,16 @@ class ImapSettings:
             password=conn.password or "",
             security=security,
             ca_file=extra.get("ssl_ca_file") or None,
-            timeout=float(extra.get("timeout", settings.IMAP_TIMEOUT)),
+            timeout=timeout,
+            auth=auth,
+            auth_mechanism=mechanism,
+            oauth=oauth,
         )
 
-    def __repr__(self) -> str:  # never show the password in a log or traceback
+    def __repr__(self) -> str:  # never show the password or tokens in a log or traceback
         return (
             f"ImapSettings(host={self.host!r}, port={self.port}, username={self.username!r}, "
-            f"security={self.security!r})"
+            f"security={self.security!r}, auth={self.auth!r})"
         )
 
     @property
@@ -241,18 +285,79 @@ class ImapSession:
         return client
 
     def _login(self) -> None:
+        """Log in with the connection's method: LOGIN, AUTHENTICATE PLAIN or XOAUTH2."""
+        if self.cfg.auth == "oauth2":
+            self._login_xoauth2()
+        else:
+            self._login_password()
+
+    def _login_password(self) -> None:
         cfg = self.cfg
+        mechanism = cfg.auth_mechanism or self._default_password_mechanism()
         try:
-            self.client.login(cfg.username, cfg.password)
+            if mechanism == "plain":
+                self.client.plain_login(cfg.username, cfg.password)
+            else:
+                self.client.login(cfg.username, cfg.password)
         except LoginError as exc:
-            detail = _decode(exc.args[0]) if exc.args else "login failed"
+            detail = _secret_free(exc, cfg.password)
             raise InboxAuthError(
                 f"{cfg.address} refused the login of {cfg.username!r} ({detail}): check the "
                 "username and password in the inbox's connection (Gmail and Google Workspace "
-                "need an app password)"
+                "need an app password; Microsoft 365 and Outlook.com need auth oauth2)"
+            ) from None
+        except UnicodeEncodeError:
+            raise InboxAuthError(
+                f"the username or password of {cfg.username!r} has non-ASCII characters, which "
+                "IMAP LOGIN cannot send: set the connection's auth_mechanism extra to plain "
+                "(AUTHENTICATE PLAIN sends UTF-8)"
             ) from None
         except (IMAPClientError, OSError) as exc:
-            raise InboxUnreachable(f"{cfg.address} broke off during login: {exc}") from None
+            detail = _secret_free(exc, cfg.password)
+            raise InboxUnreachable(f"{cfg.address} broke off during login: {detail}") from None
+
+    def _default_password_mechanism(self) -> str:
+        """LOGIN, unless the credentials are not ASCII and the server offers AUTH=PLAIN."""
+        cfg = self.cfg
+        if (cfg.username + cfg.password).isascii():
+            return "login"
+        return "plain" if self.client.has_capability("AUTH=PLAIN") else "login"
+
+    def _login_xoauth2(self) -> None:
+        from inboxsync import oauth
+
+        cfg = self.cfg
+        if cfg.oauth is None:
+            raise InboxError("auth is oauth2 but the settings carry no OAuth2 configuration")
+        if not self.client.has_capability("AUTH=XOAUTH2"):
+            raise InboxAuthError(
+                f"{cfg.address} does not offer SASL XOAUTH2 (no AUTH=XOAUTH2 among its "
+                "capabilities): check the host, or use password auth with this server"
+            )
+        token = oauth.get_access_token(cfg.oauth)
+        secrets = (*cfg.oauth.secrets, token.access_token)
+        try:
+            self.client.oauth2_login(cfg.username, token.access_token)
+        except LoginError as exc:
+            detail = oauth.redact(_decode(exc.args[0]) if exc.args else "refused", secrets)
+            if cfg.oauth.refresh_token is None:
+                hint = (
+                    "the access token in the connection has expired or was revoked: store a "
+                    "refresh_token (with client_id and oauth_provider or token_url) so inboxsync "
+                    "can renew it"
+                )
+            else:
+                hint = (
+                    f"the token was just issued by {cfg.oauth.token_url}: check that the "
+                    f"account that granted it is {cfg.username} and that its scope allows IMAP "
+                    f"(asked for: {cfg.oauth.scope or 'the endpoint default'})"
+                )
+            raise InboxAuthError(
+                f"the server refused the OAuth2 token for {cfg.username}: {detail}; {hint}"
+            ) from None
+        except (IMAPClientError, OSError) as exc:
+            detail = oauth.redact(str(exc), secrets)
+            raise InboxUnreachable(f"{cfg.address} broke off during login: {detail}") from None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -445,12 +550,19 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
 
 
 def _flags(data: dict[bytes, Any]) -> tuple[str, ...]:
-    return tuple(sorted(_decode(f) for f in data.get(b"FLAGS", ())))
+    # \Recent belongs to the session that first sees a message, not to the message: drop it.
+    return tuple(sorted(_decode(f) for f in data.get(b"FLAGS", ()) if f.lower() != b"\\recent"))
 
 
 def _modseq(data: dict[int, dict[bytes, Any]]) -> int | None:
     values = [d[b"MODSEQ"][0] for d in data.values() if b"MODSEQ" in d]
     return max(values) if values else None
+
+
+def _secret_free(exc: Exception, secret: str) -> str:
+    """An exception's text for a message, with ``secret`` blanked out should the server echo it."""
+    text = _decode(exc.args[0]) if exc.args else type(exc).__name__
+    return text.replace(secret, "***") if secret else text
 
 
 def _decode(value: object) -> str:

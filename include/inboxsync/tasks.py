@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from inboxsync.imap import InboxError
-from inboxsync.sync import enabled_inbox_names, sync_inbox
+from inboxsync.sync import Budget, InboxBusy, enabled_inbox_names, sync_inbox
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,24 @@ def sync_inbox_task(inbox: str) -> dict[str, object]:
     once; a network problem raises normally so Airflow retries it.
     """
     from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
 
     get_current_context()["inbox_name"] = inbox  # shown by map_index_template
+    return _run(inbox, budget=None)
+
+
+def backfill_task(inbox: str, budget_messages: int | None) -> dict[str, object]:
+    """Load an inbox's history newest first, to the end or up to ``budget_messages``."""
+    return _run(inbox, budget=Budget(messages=budget_messages))
+
+
+def _run(inbox: str, *, budget: Budget | None) -> dict[str, object]:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
     try:
-        result = sync_inbox(inbox)
+        result = sync_inbox(inbox, budget=budget)
+    except InboxBusy as exc:
+        # A backfill (or a manual sync) holds the inbox: this run has nothing to add.
+        raise AirflowSkipException(str(exc)) from None
     except InboxError as exc:
         if exc.retryable:
             raise
