@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format airflow-ui services-up services-down clean
+.PHONY: install demo test bench lint format airflow-ui services-up services-down clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
@@ -20,6 +20,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+# BENCH_N messages (default 100000), BENCH_RUNS repeats; figures in bench-results/latest.json.
+bench: install
+	$(BIN)/python -m inboxsync.bench
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
 
 from inboxsync import registry, report, warehouse
 from inboxsync.connections import get_connection
+from inboxsync.first_sync import AirflowApiError, start_first_sync
+from inboxsync.hooks import check_inbox
 from inboxsync.imap import SECURITY_MODES, ImapSession, ImapSettings, InboxError
 from inboxsync.sync import Budget, FolderResult, sync_inbox
 from inboxsync.verify import verify_inbox
@@ -78,8 +81,31 @@ def _read_credentials(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_inbox_add(args: argparse.Namespace) -> int:
+    if args.conn_id:
+        return _link_inbox(args)
+    if not args.host or not args.username:
+        raise UsageError("--host and --username are required (or --conn-id CONN_ID)")
     credentials = _read_credentials(args)
     port = args.port or (993 if args.security == "ssl" else 143)
+    if args.verify:
+        from airflow.models.connection import Connection
+
+        extra = registry.connection_extra(
+            security=args.security,
+            ca_file=args.ca_file,
+            auth_mechanism=credentials.get("auth_mechanism"),
+            oauth=credentials.get("oauth"),
+        )
+        unsaved = Connection(
+            conn_id=registry.conn_id_for(args.name),
+            conn_type="imap",
+            host=args.host,
+            port=port,
+            login=args.username,
+            password=credentials.get("password") or "",
+            extra=json.dumps(extra),
+        )
+        _verify(ImapSettings.from_connection(unsaved), args.folder or None)
     warehouse.migrate()
     with warehouse.transaction() as cur:
         inbox = registry.add_inbox(
@@ -95,7 +121,64 @@ def cmd_inbox_add(args: argparse.Namespace) -> int:
             ca_file=args.ca_file,
             folders=args.folder or None,
         )
-    print(f"inbox {inbox.name!r} saved (connection {inbox.conn_id}); it syncs on the next run")
+    print(f"inbox {inbox.name!r} saved (connection {inbox.conn_id})")
+    return _first_sync(args, inbox.name)
+
+
+def _link_inbox(args: argparse.Namespace) -> int:
+    """``inbox add NAME --conn-id ID``: an inbox on a connection made in the Airflow UI."""
+    given = [
+        o for o in ("host", "port", "username", "ca_file", "password_stdin") if getattr(args, o)
+    ]
+    if given:
+        names = ", ".join("--" + o.replace("_", "-") for o in given)
+        raise UsageError(f"--conn-id takes its settings from the connection: drop {names}")
+    cfg = ImapSettings.from_connection(get_connection(args.conn_id))
+    if args.verify:
+        _verify(cfg, args.folder or None)
+    warehouse.migrate()
+    with warehouse.transaction() as cur:
+        inbox = registry.register_inbox(
+            cur,
+            args.name,
+            args.conn_id,
+            username=cfg.username,
+            owner_email=args.owner,
+            create_contacts=args.create_contacts,
+            folders=args.folder or None,
+        )
+    print(f"inbox {inbox.name!r} saved (connection {inbox.conn_id})")
+    return _first_sync(args, inbox.name)
+
+
+def _verify(cfg: ImapSettings, folders: list[str] | None) -> None:
+    """Log in, list capabilities, discover and EXAMINE the folders; raise InboxError if not."""
+    found = check_inbox(cfg, folders)
+    print(f"verified: {found.summary()}")
+
+
+def _first_sync(args: argparse.Namespace, name: str) -> int:
+    if not args.sync:
+        print(f"inbox {name!r} syncs on the next scheduled run")
+        return 0
+    try:
+        started = start_first_sync(name)
+    except (InboxError, AirflowApiError) as exc:
+        print(
+            f"inboxsync: error: the first sync of {name!r} did not start: {exc}\n"
+            f"the inbox is saved; it syncs on the next run (or run `inboxsync sync {name}`)",
+            file=sys.stderr,
+        )
+        return 1
+    if started.how == "dag_run":
+        print(f"first sync started in Airflow: DAG run {started.run_id} ({started.url})")
+        return 0
+    result = started.result
+    print(f"first sync ran here ({started.reason}):")
+    for f in result.folders:
+        print(f"{result.inbox}: {f.log_line()}")
+    if result.backfill_remaining:
+        print(f"{result.inbox}: {result.backfill_remaining} older messages follow in the next runs")
     return 0
 
 
@@ -214,10 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = inbox.add_parser("add", help="connect an inbox (password from stdin or a prompt)")
     add.add_argument("name")
-    add.add_argument("--host", required=True)
+    add.add_argument("--host", help="IMAP host (required unless --conn-id)")
     add.add_argument("--port", type=int, help="default 993 for ssl, 143 otherwise")
     add.add_argument("--security", choices=SECURITY_MODES, default="ssl")
-    add.add_argument("--username", required=True)
+    add.add_argument("--username", help="IMAP login (required unless --conn-id)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--owner", help="email of the team member who owns the inbox")
     add.add_argument(
@@ -256,6 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument(
         "--folder", action="append", help="sync this folder (repeat); default INBOX and Sent"
+    )
+    add.add_argument(
+        "--conn-id",
+        help="use this existing Airflow connection (made in the UI, type imap or inboxsync_imap) "
+        "instead of creating one",
+    )
+    add.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log in, list capabilities and folders before saving; nothing is saved when that "
+        "fails (default: on)",
+    )
+    add.add_argument(
+        "--sync",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the first sync at once: a DAG run when INBOXSYNC_AIRFLOW_API_URL answers, "
+        "else here (default: on)",
     )
     add.set_defaults(func=cmd_inbox_add)
     inbox.add_parser("list", help="list connected inboxes").set_defaults(func=cmd_inbox_list)

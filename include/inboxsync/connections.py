@@ -77,3 +77,26 @@ def delete_connection(conn_id: str) -> bool:
 
     with create_session() as session:
         return bool(session.query(Connection).filter(Connection.conn_id == conn_id).delete())
+
+
+def update_connection_extra(conn_id: str, updates: dict[str, Any]) -> bool:
+    """Merge ``updates`` into the extras of ``conn_id`` in Airflow's metadata database.
+
+    Outside tasks only (a task process may not touch the database). Used to keep a refresh token
+    that the token endpoint rotated.
+
+    Returns:
+        False when the metadata database holds no such connection (it comes from an environment
+        variable or a secrets backend, which inboxsync does not write to).
+    """
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        conn = session.query(Connection).filter(Connection.conn_id == conn_id).one_or_none()
+        if conn is None:
+            return False
+        extra = json.loads(conn.extra) if conn.extra else {}
+        extra.update(updates)
+        conn.set_extra(json.dumps(extra))
+        return True

@@ -67,6 +67,35 @@ class InboxAuthError(InboxError):
     retryable = False
 
 
+class InboxThrottled(InboxError):
+    """The server asks us to slow down: too many connections, or a rate limit."""
+
+
+# What servers say when they throttle: RFC 5530 codes, Gmail, Dovecot, Microsoft 365.
+_THROTTLE_MARKERS = (
+    "[THROTTLED]",
+    "[LIMIT]",
+    "[UNAVAILABLE]",
+    "too many simultaneous connections",
+    "maximum number of connections",
+    "server unavailable. 15",
+    "user is authenticated but not connected",
+)
+
+
+def is_throttling(message: str) -> bool:
+    """Whether a server's answer (or an error built from it) means "slow down"."""
+    lowered = message.lower()
+    return any(marker.lower() in lowered for marker in _THROTTLE_MARKERS)
+
+
+def as_throttled(exc: InboxError) -> InboxError:
+    """The same error as :class:`InboxThrottled` when the server's words say it is throttling."""
+    if isinstance(exc, InboxThrottled) or not is_throttling(str(exc)):
+        return exc
+    return InboxThrottled(f"{exc} (the server is throttling this account)")
+
+
 @dataclass(frozen=True)
 class ImapSettings:
     """How to reach and log in to one inbox (built from its Airflow connection).
@@ -220,7 +249,11 @@ class ImapSession:
 
     def __enter__(self) -> ImapSession:
         self.client = self._connect()
-        self._login()
+        try:
+            self._login()
+        except InboxError as exc:
+            self.__exit__()
+            raise as_throttled(exc) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -301,6 +334,11 @@ class ImapSession:
                 self.client.login(cfg.username, cfg.password)
         except LoginError as exc:
             detail = _secret_free(exc, cfg.password)
+            if is_throttling(detail):
+                raise InboxThrottled(
+                    f"{cfg.address} turned away {cfg.username!r} for now ({detail}): the server "
+                    "limits connections or requests; inboxsync backs off and tries again"
+                ) from None
             raise InboxAuthError(
                 f"{cfg.address} refused the login of {cfg.username!r} ({detail}): check the "
                 "username and password in the inbox's connection (Gmail and Google Workspace "

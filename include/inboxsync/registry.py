@@ -55,13 +55,15 @@ def add_inbox(
     port: int,
     security: str,
     username: str,
-    password: str,
+    password: str | None,
     owner_email: str | None,
     create_contacts: bool,
     ca_file: str | None = None,
     folders: list[str] | None = None,
+    auth_mechanism: str | None = None,
+    oauth: dict[str, str | None] | None = None,
 ) -> Inbox:
-    """Register an inbox, or update it when the name exists; the password goes to Airflow only.
+    """Register an inbox, or update it when the name exists; secrets go to Airflow only.
 
     Args:
         cur: A cursor in the caller's transaction on the warehouse.
@@ -70,29 +72,85 @@ def add_inbox(
         port: IMAP port (993 for implicit TLS, 143 for STARTTLS).
         security: "ssl", "starttls" or "none".
         username: The IMAP login.
-        password: The password or app password.
+        password: The password or app password; None with ``oauth``.
         owner_email: The team member who owns the inbox.
         create_contacts: Whether new addresses seen in this inbox become contacts.
         ca_file: A CA bundle to verify the server's certificate with.
         folders: Folders to sync instead of the default set.
+        auth_mechanism: Password auth only: "login" or "plain" (None: LOGIN, or PLAIN for
+            non-ASCII credentials).
+        oauth: Log in with OAuth2 (XOAUTH2) instead of a password: the keyword arguments of
+            :func:`inboxsync.oauth.connection_extra` (provider, token_url, client_id, tenant,
+            scope, client_secret, refresh_token, access_token). The secrets among them are
+            stored in the connection's extras, which Airflow encrypts and masks.
 
     Returns:
         The registered inbox.
+
+    Raises:
+        InboxError: The OAuth2 settings are incomplete.
     """
     conn_id = conn_id_for(name)
-    extra: dict[str, object] = {"security": security}
-    if ca_file:
-        extra["ssl_ca_file"] = ca_file
+    extra = connection_extra(
+        security=security, ca_file=ca_file, auth_mechanism=auth_mechanism, oauth=oauth
+    )
     save_connection(
         conn_id,
         conn_type="imap",
         host=host,
         port=port,
         login=username,
-        password=password,
+        password=password if oauth is None else "",  # an old password must not linger
         extra=extra,
         description=f"inboxsync inbox {name}",
     )
+    return register_inbox(
+        cur,
+        name,
+        conn_id,
+        username=username,
+        owner_email=owner_email,
+        create_contacts=create_contacts,
+        folders=folders,
+    )
+
+
+def connection_extra(
+    *,
+    security: str,
+    ca_file: str | None = None,
+    auth_mechanism: str | None = None,
+    oauth: dict[str, str | None] | None = None,
+) -> dict[str, object]:
+    """The extras of an inbox's Airflow connection (see :func:`add_inbox` for the arguments)."""
+    extra: dict[str, object] = {"security": security}
+    if ca_file:
+        extra["ssl_ca_file"] = ca_file
+    if oauth is not None:
+        from inboxsync.oauth import connection_extra as oauth_extra
+
+        extra.update(oauth_extra(**oauth))
+    elif auth_mechanism:
+        extra["auth_mechanism"] = auth_mechanism
+    return extra
+
+
+def register_inbox(
+    cur: psycopg2.extensions.cursor,
+    name: str,
+    conn_id: str,
+    *,
+    username: str | None,
+    owner_email: str | None,
+    create_contacts: bool,
+    folders: list[str] | None = None,
+) -> Inbox:
+    """Register (or update) inbox ``name`` on an Airflow connection that exists already.
+
+    :func:`add_inbox` calls it after saving the inbox's own connection; ``inboxsync inbox add
+    --conn-id`` calls it for a connection made in the Airflow UI (type ``imap`` or
+    ``inboxsync_imap``).
+    """
     owner = normalize_email(owner_email) if owner_email else None
     cur.execute(
         f"""
@@ -100,12 +158,20 @@ def add_inbox(
             (name, conn_id, email_address, owner_email, create_contacts, folders)
         VALUES (%s, %s, %s, %s, %s, %s)
         ON CONFLICT (name) DO UPDATE SET
+            conn_id = EXCLUDED.conn_id,
             email_address = EXCLUDED.email_address, owner_email = EXCLUDED.owner_email,
             create_contacts = EXCLUDED.create_contacts, folders = EXCLUDED.folders,
             updated_at = now()
         RETURNING {_COLUMNS}
         """,
-        (name, conn_id, normalize_email(username), owner, create_contacts, folders),
+        (
+            name,
+            conn_id,
+            normalize_email(username) if username else None,
+            owner,
+            create_contacts,
+            folders,
+        ),
     )
     inbox = Inbox(*cur.fetchone())
     # A team member's address may already be a contact, seen in another inbox's mail.
@@ -143,7 +209,8 @@ def remove_inbox(cur: psycopg2.extensions.cursor, name: str) -> Inbox:
     """
     inbox = get_inbox(cur, name)
     cur.execute("DELETE FROM inboxsync.inboxes WHERE inbox_id = %s", (inbox.inbox_id,))
-    delete_connection(inbox.conn_id)
+    if inbox.conn_id == conn_id_for(inbox.name):  # a connection linked with --conn-id stays
+        delete_connection(inbox.conn_id)
     return inbox
 
 

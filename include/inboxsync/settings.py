@@ -31,3 +31,12 @@ SCHEMA = "inboxsync"
 #: Gmail account under its 2,500 MB a day.
 RUN_BUDGET_MESSAGES = int(os.environ.get("INBOXSYNC_RUN_BUDGET_MESSAGES", "50000"))
 RUN_BUDGET_BYTES = int(os.environ.get("INBOXSYNC_RUN_BUDGET_BYTES", str(100 * 1024 * 1024)))
+
+#: A throttling server (Gmail's [THROTTLED], "too many simultaneous connections", Microsoft 365's
+#: back-off) is retried this many times, waiting BACKOFF, 3 x BACKOFF, 9 x BACKOFF seconds.
+THROTTLE_RETRIES = int(os.environ.get("INBOXSYNC_THROTTLE_RETRIES", "3"))
+THROTTLE_BACKOFF_SECONDS = float(os.environ.get("INBOXSYNC_THROTTLE_BACKOFF_SECONDS", "10"))
+
+#: Connection type of inboxsync's own hook (inboxsync.hooks.InboxHook; its Test button works).
+#: Inboxes may also point at connections of the imap provider's type ``imap``.
+INBOX_CONN_TYPE = "inboxsync_imap"

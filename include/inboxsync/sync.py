@@ -22,9 +22,16 @@ from dataclasses import asdict, dataclass, field
 
 import psycopg2.extensions
 
-from inboxsync import registry, settings, warehouse
+from inboxsync import derive, registry, settings, warehouse
 from inboxsync.connections import get_connection
-from inboxsync.imap import FolderStatus, ImapSession, ImapSettings, InboxError
+from inboxsync.imap import (
+    FolderStatus,
+    ImapSession,
+    ImapSettings,
+    InboxError,
+    InboxThrottled,
+    as_throttled,
+)
 from inboxsync.load import apply_changes, build_batch, load_batch, remap_folder
 from inboxsync.parse import QuarantineError, parse_header
 from inboxsync.registry import Inbox
@@ -128,6 +135,10 @@ class InboxResult:
     inbox: str
     folders: list[FolderResult] = field(default_factory=list)
     budget_exhausted: bool = False
+    throttled: bool = False
+    # UIDs loaded as history (first sync, backfill): their replies fire no reply_event.
+    history_ranges: list[derive.HistoryRange] = field(default_factory=list, repr=False)
+    derived: derive.DeriveResult | None = None
 
     @property
     def fetched(self) -> int:
@@ -150,7 +161,9 @@ class InboxResult:
             "quarantined": self.quarantined,
             "backfill_remaining": self.backfill_remaining,
             "budget_exhausted": self.budget_exhausted,
+            "throttled": self.throttled,
             "folders": [asdict(f) for f in self.folders],
+            "derive": self.derived.as_dict() if self.derived else None,
         }
 
 
@@ -218,24 +231,57 @@ def sync_inbox(
             team = registry.team_addresses(cur)
         conn.commit()
         cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
+        budget = budget if budget is not None else Budget.for_inbox(inbox)
         try:
-            with ImapSession(cfg) as imap:
-                run = _Run(
-                    conn,
-                    imap,
-                    inbox,
-                    team,
-                    batch_size or settings.BATCH_SIZE,
-                    budget if budget is not None else Budget.for_inbox(inbox),
-                    on_batch,
-                )
-                return _sync(run)
+            result = _sync_with_backoff(conn, cfg, inbox, team, batch_size, budget, on_batch)
         except InboxError as exc:
             conn.rollback()
             _record_error(conn, inbox, str(exc))
             raise
+        # Threads, directions, reply flags and events; still under this inbox's sync lock.
+        result.derived = derive.run(
+            url, history_ranges=result.history_ranges, inbox_ids=[inbox.inbox_id]
+        )
+        return result
     finally:
         conn.close()  # also releases the session-level inbox lock
+
+
+def _sync_with_backoff(
+    conn: psycopg2.extensions.connection,
+    cfg: ImapSettings,
+    inbox: Inbox,
+    team: frozenset[str],
+    batch_size: int | None,
+    budget: Budget,
+    on_batch: ProgressHook | None,
+) -> InboxResult:
+    """Run the sync; when the server throttles, back off and try again, then give up politely.
+
+    Batches committed before the server pushed back stay committed. A server that keeps
+    throttling does not fail the run: the inbox is left for the next one, with the reason in
+    ``sync_state.last_error``.
+    """
+    attempts = settings.THROTTLE_RETRIES + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            with ImapSession(cfg) as imap:
+                size = batch_size or settings.BATCH_SIZE
+                return _sync(_Run(conn, imap, inbox, team, size, budget, on_batch))
+        except InboxError as exc:
+            conn.rollback()
+            error = as_throttled(exc)
+            if not isinstance(error, InboxThrottled):
+                raise error from None
+            if attempt == attempts:
+                message = f"{error}; gave up after {attempts} attempts, the next run tries again"
+                log.warning("inbox %r: %s", inbox.name, message)
+                _record_error(conn, inbox, message)
+                return InboxResult(inbox.name, budget_exhausted=budget.exhausted, throttled=True)
+            delay = settings.THROTTLE_BACKOFF_SECONDS * 3 ** (attempt - 1)
+            log.warning("inbox %r: %s; retrying in %.1f s", inbox.name, error, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def _sync(run: _Run) -> InboxResult:
@@ -247,6 +293,12 @@ def _sync(run: _Run) -> InboxResult:
         _finish_folder(run, folder)
         log.info("inbox %r %s", run.inbox.name, folder.result.log_line())
         result.folders.append(folder.result)
+        if folder.result.history:
+            # Everything below the low-water mark this run started from is history.
+            result.history_ranges.append(derive.HistoryRange(
+                run.inbox.inbox_id, folder.name, folder.status.uidvalidity,
+                max_uid=folder.backfill_uid - 1,
+            ))  # fmt: skip
     return result
 
 

@@ -5,14 +5,27 @@ from __future__ import annotations
 import logging
 
 from inboxsync.imap import InboxError
+from inboxsync.registry import UnknownInbox
 from inboxsync.sync import Budget, InboxBusy, enabled_inbox_names, sync_inbox
 
 log = logging.getLogger(__name__)
 
 
-def list_inboxes_task() -> list[str]:
-    """The enabled inboxes' names, one mapped sync task each."""
+def list_inboxes_task(only: str | None = None) -> list[str]:
+    """The enabled inboxes' names, one mapped sync task each.
+
+    Args:
+        only: Sync this inbox alone (a run triggered with conf ``{"inbox": NAME}``).
+
+    Raises:
+        UnknownInbox: ``only`` names no enabled inbox.
+    """
     names = enabled_inbox_names()
+    if only is not None:
+        if only not in names:
+            raise UnknownInbox(f"no enabled inbox named {only!r} (see `inboxsync inbox list`)")
+        log.info("this run syncs inbox %r alone (run conf)", only)
+        return [only]
     log.info("%d enabled inbox(es): %s", len(names), ", ".join(names) or "none")
     return names
 

@@ -1,0 +1,190 @@
+"""One sync, measured: run in a child process so its peak RSS is its own.
+
+``python -m inboxsync.bench.probe full|noop --inbox NAME --url URL`` calls
+``inboxsync.sync.sync_inbox`` (the DAG task's code path) and prints one JSON line with the wall
+time, seconds per stage, per-folder results and memory. Stages are timed by wrapping, inside this
+process only, the functions the sync calls at their call sites (instrumentation, not a change of
+behaviour): ``ImapSession.uids_after`` (search), ``ImapSession.fetch_headers`` (fetch),
+``build_batch`` (parse), ``load_batch`` (load) and ``derive.run`` (derive). What no wrapper covers
+(login, EXAMINE, planning, commits) is reported as other. A full sync runs with an unlimited
+``Budget()``, as a backfill to the end does; the hourly DAG runs use the inboxes' own budgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import json
+import logging
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+#: (module, attribute, stage): the call sites wrapped for timing. Attributes that do not exist
+#: (the code moved on) are skipped and listed in the result's ``unwrapped``.
+STAGE_TARGETS: tuple[tuple[str, str, str], ...] = (
+    ("inboxsync.imap:ImapSession", "uids_after", "search"),
+    ("inboxsync.imap:ImapSession", "fetch_headers", "fetch"),
+    ("inboxsync.sync", "build_batch", "parse"),
+    ("inboxsync.sync", "load_batch", "load"),
+    ("inboxsync.derive", "run", "derive"),
+)
+
+
+def memory_kb() -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of this process in kB, from /proc/self/status."""
+    out: dict[str, int] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+class StageTimer:
+    """Accumulates seconds and calls per stage while its wrappers are installed."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.unwrapped: list[str] = []
+
+    def wrap(self, stage: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        """A function that calls ``func`` and adds its duration to ``stage``."""
+
+        @functools.wraps(func)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+                self.calls[stage] = self.calls.get(stage, 0) + 1
+
+        return timed
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StageTimer]:
+        """Install the wrappers for the duration of the block, then restore the originals."""
+        restore: list[tuple[object, str, object]] = []
+        for target, attr, stage in STAGE_TARGETS:
+            owner = _resolve(target)
+            original = getattr(owner, attr, None) if owner is not None else None
+            if original is None:
+                self.unwrapped.append(f"{target}.{attr}")
+                continue
+            restore.append((owner, attr, original))
+            setattr(owner, attr, self.wrap(stage, original))
+        try:
+            yield self
+        finally:
+            for owner, attr, original in reversed(restore):
+                setattr(owner, attr, original)
+
+
+def _resolve(target: str) -> object | None:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return getattr(module, attr, None) if attr else module
+
+
+def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
+    """A full sync of ``inbox``, timed per stage, with peak RSS at message-count checkpoints.
+
+    Args:
+        inbox: The inbox's registry name (its warehouse holds no copies yet).
+        url: Warehouse URL.
+        checkpoints: Message counts at which to record the peak RSS so far.
+
+    Returns:
+        JSON-ready figures.
+    """
+    from inboxsync import registry, sync, warehouse
+    from inboxsync.connections import get_connection
+
+    # Resolve the inbox's connection once first: importing Airflow is interpreter start-up, not
+    # sync work (the DAG's task process has done it before the task body runs).
+    warm_started = time.perf_counter()
+    with warehouse.transaction(url) as cur:
+        get_connection(registry.get_inbox(cur, inbox).conn_id)
+    warm_up = time.perf_counter() - warm_started
+    rss_before = memory_kb()
+
+    pending = sorted(checkpoints)
+    at: dict[str, int] = {}
+    done_before: dict[str, int] = {}
+    total = {"n": 0}
+
+    def on_batch(folder_result: Any) -> None:
+        done_before[folder_result.folder] = folder_result.fetched
+        total["n"] = sum(done_before.values())
+        while pending and total["n"] >= pending[0]:
+            at[str(pending.pop(0))] = memory_kb()["VmHWM"]
+
+    # A backfill to the end: no per-run download budget (when the sync has one).
+    unlimited = {"budget": sync.Budget()} if hasattr(sync, "Budget") else {}
+    timer = StageTimer()
+    with timer.installed():
+        started = time.perf_counter()
+        result = sync.sync_inbox(inbox, url=url, on_batch=on_batch, **unlimited)
+        wall = time.perf_counter() - started
+    mem = memory_kb()
+    return {
+        "mode": "full",
+        "wall_s": wall,
+        "warm_up_s": warm_up,
+        "result": result.as_dict(),
+        "stages_s": timer.seconds,
+        "stage_calls": timer.calls,
+        "unwrapped": timer.unwrapped,
+        "rss_before_kb": rss_before["VmRSS"],
+        "peak_rss_kb": mem["VmHWM"],
+        "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_at_kb": at,
+    }
+
+
+def run_noop(inbox: str, url: str, repeats: int) -> dict[str, Any]:
+    """Sync an up-to-date inbox ``repeats`` times in one warm process.
+
+    Returns:
+        The first call (includes Airflow's import) and each later call's wall and folder seconds.
+    """
+    from inboxsync.sync import sync_inbox
+
+    calls = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        result = sync_inbox(inbox, url=url)
+        calls.append({"wall_s": time.perf_counter() - started, "result": result.as_dict()})
+    return {"mode": "noop", "first_call": calls[0], "calls": calls[1:]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inboxsync.bench.probe")
+    parser.add_argument("mode", choices=["full", "noop"])
+    parser.add_argument("--inbox", required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--checkpoints", default="", help="comma-separated message counts")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.mode == "full":
+        points = [int(p) for p in args.checkpoints.split(",") if p]
+        out = run_full(args.inbox, args.url, points)
+    else:
+        out = run_noop(args.inbox, args.url, args.repeats)
+    print(json.dumps(out, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

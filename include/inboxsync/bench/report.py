@@ -1,0 +1,147 @@
+"""Figures into words: medians, the printed table, and summaries of py-spy's collapsed stacks."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_LINE_NO = re.compile(r":\d+\)$")
+
+
+def median(values: Iterable[float]) -> float | None:
+    """The median, or None for no values."""
+    values = list(values)
+    return statistics.median(values) if values else None
+
+
+def collapsed_summary(
+    lines: Iterable[str], top: int = 15, within: str | None = None
+) -> dict[str, list[tuple[str, float]]]:
+    """Where the samples of a collapsed-stack profile (py-spy ``--format raw``) went.
+
+    Each line is ``frame;frame;...;frame COUNT``, outermost frame first. A frame's line number is
+    dropped so one function is one entry.
+
+    Args:
+        lines: The profile's lines.
+        top: How many functions to keep per list.
+        within: Only count samples whose stack passes through this function (e.g.
+            ``sync_inbox``), from that frame inwards; shares are then of those samples.
+
+    Returns:
+        ``inclusive``: functions by the share of samples whose stack contains them (counted once
+        per stack); ``self``: by the share of samples in which they were the innermost frame.
+        Shares are fractions of all samples, rounded to 4 places; ties go by name.
+    """
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in lines:
+        stack, _, count_text = line.rstrip("\n").rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_LINE_NO.sub(")", f) for f in stack.split(";")]
+        if within is not None:
+            starts = [i for i, f in enumerate(frames) if f.split(" (", 1)[0] == within]
+            if not starts:
+                continue
+            frames = frames[starts[0] :]
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return {"inclusive": [], "self": [], "samples": []}
+
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top]
+        return [(name, round(n / total, 4)) for name, n in ranked]
+
+    return {"inclusive": share(inclusive), "self": share(own), "samples": [("all", total)]}
+
+
+def _fmt_s(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.2f} s"
+
+
+def _fmt_rate(rate: float | None) -> str:
+    return "n/a" if not rate else f"{rate:,.0f} messages/s"
+
+
+def _fmt_mb(kb: float | None) -> str:
+    return "n/a" if kb is None else f"{kb / 1024:,.0f} MB"
+
+
+def table(results: dict[str, Any]) -> str:
+    """The benchmark's figures as a Markdown table (printed, and pasted into the README)."""
+    rows: list[tuple[str, str]] = []
+    n = results["n"]
+    seed = results.get("seed")
+    if seed:
+        rows.append(
+            ("seed: Maildir files written", f"{seed['messages']:,} in {_fmt_s(seed['seconds'])}")
+        )
+    ceiling = results["ceiling"]
+    rows.append(
+        (
+            "raw ceiling: imaplib FETCH, no parsing",
+            f"{_fmt_s(ceiling['median_s'])}, {_fmt_rate(ceiling['median_rate'])} "
+            f"(first, cold pass: {_fmt_rate(ceiling['cold_rate'])})",
+        )
+    )
+    full = results["full_sync"]
+    rows.append(
+        (
+            f"full sync of one inbox ({n:,} messages)",
+            f"{_fmt_s(full['median_wall_s'])}, {_fmt_rate(full['median_rate'])}",
+        )
+    )
+    ratio = results.get("ratio")
+    rows.append(("sync / ceiling", "n/a" if ratio is None else f"{ratio:.1%}"))
+    wall = full["median_wall_s"] or 0.0
+    for stage, seconds in full["median_stages_s"].items():
+        share = f" ({seconds / wall:.0%})" if wall else ""
+        rows.append((f"  stage: {stage}", f"{_fmt_s(seconds)}{share}"))
+    rows.append(("peak RSS of the full sync", _fmt_mb(full["median_peak_rss_kb"])))
+    for count, kb in results.get("rss_at_kb", {}).items():
+        rows.append((f"  peak RSS after {int(count):,} messages", _fmt_mb(kb)))
+    noop = results.get("noop")
+    if noop:
+        per_folder = ", ".join(f"{f} {s:.3f} s" for f, s in noop["median_folder_s"].items())
+        rows.append(("no-op sync, per folder", per_folder))
+        rows.append(
+            (
+                "no-op sync, whole call",
+                f"{_fmt_s(noop['median_wall_s'])} warm; "
+                f"{_fmt_s(noop['first_call_s'])} first call in a fresh process",
+            )
+        )
+    dag = results.get("dag")
+    if dag:
+        rows.append(
+            (
+                f"DAG: {dag['inboxes']} inboxes x {dag['per_inbox']:,} (`airflow dags test`)",
+                f"{_fmt_s(dag['median_wall_s'])} wall, {_fmt_rate(dag['median_rate'])}",
+            )
+        )
+        rows.append(("  sync's own time (sum over tasks)", _fmt_s(dag["median_sync_s"])))
+        rows.append(("  task durations (sum, Airflow's view)", _fmt_s(dag["median_task_s"])))
+        rows.append(("  Airflow overhead (wall - sync's own)", _fmt_s(dag["median_overhead_s"])))
+    return _markdown(("measure", "value"), rows)
+
+
+def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)) + " |",
+        "| " + " | ".join("-" * w for w in widths) + " |",
+    ]
+    for row in rows:
+        lines.append(
+            "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        )
+    return "\n".join(lines)

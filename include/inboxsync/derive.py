@@ -1,0 +1,196 @@
+"""The derive step: threads, directions, reply flags and reply events, after each sync.
+
+`run` is called by `inboxsync.sync.sync_inbox` once all folders of an inbox are loaded. It works
+on the messages not derived yet (``messages.derived_at IS NULL``) and on the threads they touch,
+never on the whole warehouse (except directions after the team changed), and does everything in
+one transaction under a lock, so two inboxes finishing together derive one after the other, a
+crash derives nothing, and a rerun finds nothing left to do. reply_events' ids therefore
+increase in commit order, which lets consumers keep a plain offset.
+
+SQL lives in include/sql/derive/*.sql; the thread linking is `inboxsync.threads.link`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+
+import psycopg2.extensions
+
+from inboxsync import threads, warehouse
+from inboxsync.load import _copy  # the one COPY writer
+
+log = logging.getLogger(__name__)
+
+# Any constant: it only has to be the same for every process deriving this warehouse.
+_DERIVE_LOCK_KEY = 0x1B0C6
+
+
+@dataclass(frozen=True)
+class HistoryRange:
+    """UIDs of a folder that were loaded as history (a first sync, a backfill batch).
+
+    Replies among messages whose every copy lies in such ranges set flags but fire no
+    reply_event, unless an inbox holding them has ``history_reply_events`` on.
+
+    Attributes:
+        inbox_id: The inbox.
+        folder: The folder.
+        uidvalidity: The folder's UIDVALIDITY when loaded.
+        min_uid: Lowest UID of the range.
+        max_uid: Highest UID of the range; None for no upper bound.
+    """
+
+    inbox_id: int
+    folder: str
+    uidvalidity: int
+    min_uid: int = 1
+    max_uid: int | None = None
+
+
+@dataclass
+class DeriveResult:
+    """What one derive run did (counts only, safe for XCom)."""
+
+    messages: int = 0
+    new_threads: int = 0
+    merged_threads: int = 0
+    touched_threads: int = 0
+    directions_changed: int = 0
+    team_changed: bool = False
+    flags_updated: int = 0
+    new_events: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run(
+    url: str | None = None,
+    *,
+    history: bool = False,
+    history_ranges: Collection[HistoryRange] = (),
+    inbox_ids: Collection[int] = (),
+) -> DeriveResult:
+    """Derive everything the messages loaded since the last run imply.
+
+    Args:
+        url: Warehouse URL; defaults to the ``inboxsync_warehouse`` connection.
+        history: Treat every pending message as history (a backfill run).
+        history_ranges: Folder UID ranges loaded as history; a message is history when all its
+            copies lie in them.
+        inbox_ids: Inboxes whose sync lock the caller holds. Messages found only in inboxes
+            that another session is syncing are left for that sync's own derive (which knows
+            its history ranges).
+
+    Returns:
+        Counts of what changed.
+    """
+    started = time.monotonic()
+    conn = warehouse.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DERIVE_LOCK_KEY,))
+            result = _derive(cur, history, list(history_ranges), list(inbox_ids))
+    finally:
+        conn.close()
+    result.seconds = time.monotonic() - started
+    log.info(
+        "derive: %d messages, %d new / %d merged / %d touched threads, %d directions changed,"
+        " %d flags updated, %d new reply events, %.2f s",
+        result.messages, result.new_threads, result.merged_threads, result.touched_threads,
+        result.directions_changed, result.flags_updated, result.new_events, result.seconds,
+    )  # fmt: skip
+    return result
+
+
+def _derive(
+    cur: psycopg2.extensions.cursor, history: bool, ranges: list[HistoryRange], own: list[int]
+) -> DeriveResult:
+    result = DeriveResult()
+    cur.execute(
+        warehouse.read_sql("derive/pending.sql"),
+        {
+            "history": history,
+            "h_inbox": [r.inbox_id for r in ranges],
+            "h_folder": [r.folder for r in ranges],
+            "h_uidvalidity": [r.uidvalidity for r in ranges],
+            "h_min_uid": [r.min_uid for r in ranges],
+            "h_max_uid": [r.max_uid for r in ranges],
+            "lock_class": warehouse._INBOX_LOCK_CLASS,  # the sync lock of lock_inbox()
+            "own_inboxes": own,
+        },
+    )
+    team_fingerprint, last_fingerprint = cur.fetchone()
+    result.team_changed = team_fingerprint != last_fingerprint
+    cur.execute("SELECT count(*) FROM derive_pending")
+    result.messages = cur.fetchone()[0]
+    if result.messages == 0 and not result.team_changed:
+        return result
+
+    _link_threads(cur, result)
+    cur.execute(warehouse.read_sql("derive/direction.sql"), {"refresh_all": result.team_changed})
+    result.directions_changed = cur.fetchone()[0]
+    cur.execute("SELECT count(*) FROM derive_threads")
+    result.touched_threads = cur.fetchone()[0]
+    cur.execute(warehouse.read_sql("derive/reply_flags.sql"))
+    fired = [row[0] for row in cur.fetchall()]
+    result.flags_updated = len(fired)
+    result.new_events = sum(fired)
+    cur.execute(warehouse.read_sql("derive/finish.sql"), {"team": team_fingerprint})
+    return result
+
+
+def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None:
+    """Thread the pending messages (`inboxsync.threads.link`) and store the outcome."""
+    cur.execute(
+        """
+        SELECT p.message_key, p.message_id, p.in_reply_to, p.sent_at,
+               (SELECT array_agg(r.ref_message_id ORDER BY r.position)
+                FROM inboxsync.message_references r WHERE r.message_key = p.message_key)
+        FROM derive_pending p
+        """
+    )
+    pending = [
+        threads.NewMessage(key, mid, refs or (), irt, sent_at)
+        for key, mid, irt, sent_at, refs in cur.fetchall()
+    ]
+    nodes = {node for msg in pending for node in threads.nodes_of(msg)}
+    cur.execute("CREATE TEMP TABLE derive_lookup (node uuid) ON COMMIT DROP")
+    _copy(cur, "derive_lookup", ((str(n),) for n in nodes))
+    cur.execute(
+        """
+        SELECT n.node, n.thread_id, t.first_message_at
+        FROM derive_lookup l
+        JOIN inboxsync.thread_nodes n USING (node)
+        LEFT JOIN inboxsync.threads t USING (thread_id)
+        """
+    )
+    existing_nodes: dict[uuid.UUID, str] = {}
+    existing_threads: dict[str, threads.ExistingThread] = {}
+    for node, thread_id, first_at in cur.fetchall():
+        existing_nodes[uuid.UUID(node)] = thread_id
+        existing_threads[thread_id] = threads.ExistingThread(thread_id, first_at)
+    linked = threads.link(pending, existing_nodes, existing_threads)
+    result.new_threads = len(linked.new_threads)
+    result.merged_threads = len(linked.merges)
+
+    cur.execute(
+        "CREATE TEMP TABLE derive_links (message_key text, thread_id text) ON COMMIT DROP;"
+        "CREATE TEMP TABLE derive_nodes (node uuid, thread_id text) ON COMMIT DROP;"
+        "CREATE TEMP TABLE derive_merges (merged_thread_id text, thread_id text) ON COMMIT DROP;"
+    )
+    _copy(cur, "derive_links", linked.message_threads.items())
+    _copy(
+        cur,
+        "derive_nodes",
+        ((str(node), thread_id) for node, thread_id in linked.node_threads.items()
+         if existing_nodes.get(node) != thread_id),
+    )  # fmt: skip
+    _copy(cur, "derive_merges", linked.merges.items())
+    cur.execute("ANALYZE derive_links; ANALYZE derive_merges")
+    cur.execute(warehouse.read_sql("derive/thread_links.sql"))

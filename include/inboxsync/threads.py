@@ -1,0 +1,248 @@
+"""Threads over References and In-Reply-To, JWZ style, computed incrementally: pure functions.
+
+The grouping follows Jamie Zawinski's algorithm (and RFC 5256 ``THREAD=REFERENCES`` without its
+subject step, which is what Dovecot's ``THREAD REFS`` does):
+
+- a message's ancestry is its References, or, when it has none, its In-Reply-To;
+- every Message-ID in that chain is a node, whether we hold that message or not (the placeholder
+  parents of JWZ), and consecutive ids of the chain, then the last one and the message itself,
+  are linked;
+- a thread is a set of messages connected through such links. Subjects are never used.
+
+Only membership is stored (``messages.thread_id``), not the tree, so the links are kept as a
+union-find over nodes: cycles (A references B, B references A) cannot do harm, a message that
+references itself is one node, and over-long References were already cut to their last 500 ids
+by the parser. Membership of connected components does not depend on the order messages arrive
+in, which is what makes the incremental step equal to a full recomputation.
+
+The incremental step (`link`) takes the new messages and the threads their nodes already belong
+to: a new message joins a thread, starts one, or links several into one; the oldest thread's id
+survives and the others are reported as merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+#: Ids of one chain beyond this are dropped from the oldest end (the parser keeps 500 already).
+MAX_CHAIN = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to thread.
+
+    Attributes:
+        message_key: The message's key.
+        message_id: Its Message-ID without brackets, or None.
+        references: References ids, oldest first.
+        in_reply_to: The first In-Reply-To id, or None.
+        sent_at: Its date (used only to name a new thread after its first message).
+    """
+
+    message_key: str
+    message_id: str | None
+    references: Sequence[str] = ()
+    in_reply_to: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingThread:
+    """A thread already in the warehouse that a new message touches.
+
+    Attributes:
+        thread_id: Its id.
+        first_message_at: Its first message's date (the oldest thread survives a merge).
+    """
+
+    thread_id: str
+    first_message_at: datetime | None
+
+
+@dataclass
+class LinkResult:
+    """What `link` decided.
+
+    Attributes:
+        message_threads: message_key -> thread_id for every new message.
+        node_threads: node -> thread_id for every node of the new messages.
+        merges: merged thread_id -> surviving thread_id.
+        new_threads: ids of threads started by this step.
+    """
+
+    message_threads: dict[str, str] = field(default_factory=dict)
+    node_threads: dict[uuid.UUID, str] = field(default_factory=dict)
+    merges: dict[str, str] = field(default_factory=dict)
+    new_threads: set[str] = field(default_factory=set)
+
+
+def chain(message_id: str | None, references: Sequence[str], in_reply_to: str | None) -> list[str]:
+    """Return the ancestry of a message, oldest first, as JWZ and RFC 5256 read it.
+
+    References wins; In-Reply-To is used only when there are no References (it is the last
+    References id in well-behaved mail, and clients that rewrite it wrongly do exist). Ids
+    without ``@`` are not msg-ids (RFC 5322 ``id-left "@" id-right``) and are dropped, as Dovecot
+    drops them: git send-email's ``--in-reply-to=yes`` mistake sends ``References: <yes>``, which
+    would otherwise chain unrelated patch series into one thread. The message's own id and
+    duplicates are dropped, keeping the latest position of each id.
+
+    Args:
+        message_id: The message's own id.
+        references: Its References ids, oldest first.
+        in_reply_to: Its first In-Reply-To id.
+
+    Returns:
+        Ancestor ids, oldest first, at most `MAX_CHAIN`.
+    """
+    ids = [ref for ref in references if _is_msg_id(ref)]
+    if not ids and in_reply_to and _is_msg_id(in_reply_to):
+        ids = [in_reply_to]
+    seen: set[str] = set()
+    kept: list[str] = []
+    for ref in reversed(ids):
+        if ref != message_id and ref not in seen:
+            seen.add(ref)
+            kept.append(ref)
+    kept.reverse()
+    return kept[-MAX_CHAIN:]
+
+
+def _is_msg_id(value: str | None) -> bool:
+    return bool(value) and "@" in value
+
+
+def node_of(message_id: str) -> uuid.UUID:
+    """The node of a Message-ID: its md5, so that ids of any length index well.
+
+    Args:
+        message_id: A Message-ID without brackets.
+
+    Returns:
+        The node id (equal to PostgreSQL's ``md5(message_id)::uuid``).
+    """
+    return uuid.UUID(hashlib.md5(message_id.encode("utf-8")).hexdigest())
+
+
+def own_node(message: NewMessage) -> uuid.UUID:
+    """The node of a message itself: its Message-ID's, or its key's when it has no Message-ID."""
+    return node_of(message.message_id or f"key:{message.message_key}")
+
+
+def nodes_of(message: NewMessage) -> list[uuid.UUID]:
+    """Every node a message links together: itself and its ancestry."""
+    return [own_node(message)] + [
+        node_of(ref) for ref in chain(message.message_id, message.references, message.in_reply_to)
+    ]
+
+
+class _UnionFind:
+    """Union-find over hashable items, with path halving."""
+
+    def __init__(self) -> None:
+        self.parent: dict[object, object] = {}
+
+    def find(self, item: object) -> object:
+        parent = self.parent.setdefault(item, item)
+        while parent != item:
+            grand = self.parent[parent]
+            self.parent[item] = grand
+            item, parent = parent, grand
+        return item
+
+    def union(self, a: object, b: object) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[ra] = rb
+
+
+def link(
+    messages: Iterable[NewMessage],
+    existing_nodes: Mapping[uuid.UUID, str],
+    existing_threads: Mapping[str, ExistingThread],
+) -> LinkResult:
+    """Thread new messages against the threads already stored.
+
+    Args:
+        messages: The messages not threaded yet.
+        existing_nodes: For the nodes of those messages that are already stored, their thread.
+        existing_threads: The stored threads named in `existing_nodes`.
+
+    Returns:
+        Thread of every new message and node, the merges, and the new threads. A component
+        that touches no stored thread starts one named after its first message (by date, then
+        key); one that touches several keeps the one with the oldest first message (then the
+        smallest id) and merges the others into it.
+    """
+    messages = list(messages)
+    uf = _UnionFind()
+    message_nodes: dict[str, list[uuid.UUID]] = {}
+    for msg in messages:
+        nodes = nodes_of(msg)
+        message_nodes[msg.message_key] = nodes
+        for node in nodes:
+            uf.union(node, nodes[0])
+            thread_id = existing_nodes.get(node)
+            if thread_id is not None:
+                uf.union(("thread", thread_id), nodes[0])
+
+    # Per component: the stored threads it touches and its first new message.
+    stored: dict[object, set[str]] = {}
+    first: dict[object, NewMessage] = {}
+    for msg in messages:
+        root = uf.find(message_nodes[msg.message_key][0])
+        stored.setdefault(root, set())
+        if root not in first or _order(msg) < _order(first[root]):
+            first[root] = msg
+    for thread_id in set(existing_nodes.values()):
+        root = uf.find(("thread", thread_id))
+        if root in stored:
+            stored[root].add(thread_id)
+
+    result = LinkResult()
+    chosen: dict[object, str] = {}
+    for root, thread_ids in stored.items():
+        if not thread_ids:
+            chosen[root] = first[root].message_key
+            result.new_threads.add(chosen[root])
+            continue
+        survivor = min(thread_ids, key=lambda t: _thread_order(existing_threads.get(t), t))
+        chosen[root] = survivor
+        for thread_id in thread_ids - {survivor}:
+            result.merges[thread_id] = survivor
+    for msg in messages:
+        nodes = message_nodes[msg.message_key]
+        thread_id = chosen[uf.find(nodes[0])]
+        result.message_threads[msg.message_key] = thread_id
+        for node in nodes:
+            result.node_threads[node] = thread_id
+    return result
+
+
+def group(messages: Iterable[NewMessage]) -> list[set[str]]:
+    """Thread a set of messages from scratch (tests, checks): the message keys of each thread.
+
+    Args:
+        messages: The messages.
+
+    Returns:
+        One set of message keys per thread.
+    """
+    threads: dict[str, set[str]] = {}
+    for key, thread_id in link(messages, {}, {}).message_threads.items():
+        threads.setdefault(thread_id, set()).add(key)
+    return list(threads.values())
+
+
+def _order(msg: NewMessage) -> tuple[bool, datetime | str, str]:
+    # Messages without a date sort last; the key breaks ties so the choice is deterministic.
+    return (msg.sent_at is None, msg.sent_at or "", msg.message_key)
+
+
+def _thread_order(thread: ExistingThread | None, thread_id: str) -> tuple[bool, object, str]:
+    when = thread.first_message_at if thread else None
+    return (when is None, when or "", thread_id)

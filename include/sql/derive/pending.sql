@@ -1,0 +1,41 @@
+-- Start a derive run: the messages not derived yet, whether each came with an inbox's history,
+-- and an empty set of affected threads. Runs under the derive lock, in the run's transaction.
+-- Parameters: history (every pending message is history), h_inbox / h_folder / h_uidvalidity /
+-- h_min_uid / h_max_uid (parallel arrays: UID ranges of folders loaded as history).
+CREATE TEMP TABLE derive_history ON COMMIT DROP AS
+SELECT * FROM unnest(%(h_inbox)s::integer[], %(h_folder)s::text[], %(h_uidvalidity)s::bigint[],
+                     %(h_min_uid)s::bigint[], %(h_max_uid)s::bigint[])
+    AS h (inbox_id, folder, uidvalidity, min_uid, max_uid);
+
+-- Inboxes another session is syncing right now (their sync lock, warehouse.lock_inbox): messages
+-- found only there are left for that sync's own derive, which knows which of them are history.
+CREATE TEMP TABLE derive_busy ON COMMIT DROP AS
+SELECT objid::bigint::integer AS inbox_id FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND objsubid = 2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND classid = %(lock_class)s::oid AND pid <> pg_backend_pid()
+  AND NOT objid::bigint::integer = ANY (%(own_inboxes)s::integer[]);
+
+-- A message is history when every copy of it lies in one of the given history ranges.
+CREATE TEMP TABLE derive_pending ON COMMIT DROP AS
+SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at,
+       %(history)s OR coalesce(bool_and(EXISTS (
+           SELECT 1 FROM derive_history h
+           WHERE h.inbox_id = c.inbox_id AND h.folder = c.folder
+             AND h.uidvalidity = c.uidvalidity AND c.uid >= h.min_uid
+             AND (h.max_uid IS NULL OR c.uid <= h.max_uid))), false) AS history
+FROM inboxsync.messages m
+LEFT JOIN inboxsync.message_copies c ON c.message_key = m.message_key AND c.expunged_at IS NULL
+WHERE m.derived_at IS NULL
+GROUP BY m.message_key
+HAVING NOT coalesce(bool_and(c.inbox_id IN (SELECT inbox_id FROM derive_busy)), false);
+ALTER TABLE derive_pending ADD PRIMARY KEY (message_key);
+ANALYZE derive_pending;
+
+CREATE TEMP TABLE derive_threads (thread_id text PRIMARY KEY) ON COMMIT DROP;
+
+-- The team's fingerprint: when it differs from the last run's, every direction is refreshed.
+SELECT md5(coalesce(string_agg(t, ',' ORDER BY t), '')),
+       (SELECT value FROM inboxsync.derive_state WHERE name = 'team')
+FROM (SELECT 'a:' || email AS t FROM inboxsync.team_addresses
+      UNION ALL SELECT 'd:' || domain FROM inboxsync.team_domains) team;
