@@ -5,11 +5,13 @@ Used by ``make demo``, the test harness and the benchmark, so all three run Airf
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from inboxsync import settings
 from inboxsync.localenv import LocalServices
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,8 +88,23 @@ def airflow(env: dict[str, str], *args: str, log_path: Path | None = None, check
 
 
 def migrate_metadata(env: dict[str, str]) -> None:
-    """Create or upgrade Airflow's metadata database (idempotent)."""
+    """Create or upgrade Airflow's metadata database and its pools (idempotent)."""
     airflow(env, "db", "migrate")
+    pools = Path(env["AIRFLOW_HOME"]) / "inboxsync-pools.json"
+    pools.write_text(json.dumps(pool_definitions(), indent=2))
+    airflow(env, "pools", "import", str(pools))
+
+
+def pool_definitions() -> dict[str, dict[str, object]]:
+    """The per-provider pools in the format of ``airflow pools import``."""
+    return {
+        pool: {
+            "slots": slots,
+            "description": f"inboxsync: IMAP connections to {provider} servers",
+            "include_deferred": False,
+        }
+        for provider, (pool, slots) in settings.PROVIDER_POOLS.items()
+    }
 
 
 def apply_env(env: dict[str, str]) -> None:

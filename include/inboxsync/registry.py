@@ -39,6 +39,15 @@ class Inbox:
     budget_bytes: int | None = None
 
 
+def provider_for_host(host: str | None) -> str:
+    """ "gmail", "microsoft" or "imap" (any other server), from the IMAP host name."""
+    host = (host or "").lower().rstrip(".")
+    for provider, suffixes in settings.PROVIDER_HOSTS.items():
+        if any(host == s or host.endswith("." + s) for s in suffixes):
+            return provider
+    return "imap"
+
+
 def conn_id_for(name: str) -> str:
     """The Airflow connection id that holds the secrets of inbox ``name``."""
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -108,6 +117,7 @@ def add_inbox(
         cur,
         name,
         conn_id,
+        host=host,
         username=username,
         owner_email=owner_email,
         create_contacts=create_contacts,
@@ -144,6 +154,7 @@ def register_inbox(
     owner_email: str | None,
     create_contacts: bool,
     folders: list[str] | None = None,
+    host: str | None = None,
 ) -> Inbox:
     """Register (or update) inbox ``name`` on an Airflow connection that exists already.
 
@@ -155,13 +166,13 @@ def register_inbox(
     cur.execute(
         f"""
         INSERT INTO inboxsync.inboxes
-            (name, conn_id, email_address, owner_email, create_contacts, folders)
-        VALUES (%s, %s, %s, %s, %s, %s)
+            (name, conn_id, email_address, owner_email, create_contacts, folders, provider)
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (name) DO UPDATE SET
             conn_id = EXCLUDED.conn_id,
             email_address = EXCLUDED.email_address, owner_email = EXCLUDED.owner_email,
             create_contacts = EXCLUDED.create_contacts, folders = EXCLUDED.folders,
-            updated_at = now()
+            provider = EXCLUDED.provider, updated_at = now()
         RETURNING {_COLUMNS}
         """,
         (
@@ -171,6 +182,7 @@ def register_inbox(
             owner,
             create_contacts,
             folders,
+            provider_for_host(host),
         ),
     )
     inbox = Inbox(*cur.fetchone())

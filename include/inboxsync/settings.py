@@ -40,3 +40,18 @@ THROTTLE_BACKOFF_SECONDS = float(os.environ.get("INBOXSYNC_THROTTLE_BACKOFF_SECO
 #: Connection type of inboxsync's own hook (inboxsync.hooks.InboxHook; its Test button works).
 #: Inboxes may also point at connections of the imap provider's type ``imap``.
 INBOX_CONN_TYPE = "inboxsync_imap"
+
+#: One Airflow pool per provider, so a provider's connection limits hold however many inboxes
+#: the team connects (Gmail allows 15 simultaneous IMAP connections). Each mapped sync task
+#: holds one IMAP connection and one slot.
+PROVIDER_POOLS: dict[str, tuple[str, int]] = {
+    "imap": ("inboxsync_imap", 16),
+    "gmail": ("inboxsync_gmail", 15),
+    "microsoft": ("inboxsync_microsoft", 15),
+}
+
+#: Host name endings that tell the provider of an inbox.
+PROVIDER_HOSTS: dict[str, tuple[str, ...]] = {
+    "gmail": ("gmail.com", "googlemail.com"),
+    "microsoft": ("office365.com", "outlook.com", "office.com", "hotmail.com", "live.com"),
+}

@@ -14,12 +14,14 @@ next one continues where it left off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
+import psycopg2
 import psycopg2.extensions
 
 from inboxsync import derive, registry, settings, warehouse
@@ -230,21 +232,28 @@ def sync_inbox(
                 raise InboxBusy(f"inbox {name!r} is being synced by another process; try later")
             team = registry.team_addresses(cur)
         conn.commit()
-        cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
-        budget = budget if budget is not None else Budget.for_inbox(inbox)
         try:
-            result = _sync_with_backoff(conn, cfg, inbox, team, batch_size, budget, on_batch)
-        except InboxError as exc:
-            conn.rollback()
-            _record_error(conn, inbox, str(exc))
-            raise
-        # Threads, directions, reply flags and events; still under this inbox's sync lock.
-        result.derived = derive.run(
-            url, history_ranges=result.history_ranges, inbox_ids=[inbox.inbox_id]
-        )
-        return result
+            cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
+            budget = budget if budget is not None else Budget.for_inbox(inbox)
+            try:
+                result = _sync_with_backoff(conn, cfg, inbox, team, batch_size, budget, on_batch)
+            except InboxError as exc:
+                conn.rollback()
+                _record_error(conn, inbox, str(exc))
+                raise
+            # Threads, directions, reply flags and events; still under this inbox's sync lock.
+            result.derived = derive.run(
+                url, history_ranges=result.history_ranges, inbox_ids=[inbox.inbox_id]
+            )
+            return result
+        finally:
+            with contextlib.suppress(psycopg2.Error):
+                conn.rollback()
+                with conn.cursor() as cur:
+                    warehouse.unlock_inbox(cur, inbox.inbox_id)
+                conn.commit()
     finally:
-        conn.close()  # also releases the session-level inbox lock
+        conn.close()
 
 
 def _sync_with_backoff(
@@ -608,9 +617,9 @@ def _record_error(conn: psycopg2.extensions.connection, inbox: Inbox, message: s
         )
 
 
-def enabled_inbox_names(url: str | None = None) -> list[str]:
-    """Names of the enabled inboxes (what the hourly DAG maps over)."""
+def enabled_inboxes(url: str | None = None) -> list[Inbox]:
+    """The enabled inboxes (what the hourly DAG maps over)."""
     url = url or warehouse.warehouse_url()
     warehouse.migrate(url)
     with warehouse.transaction(url) as cur:
-        return [i.name for i in registry.list_inboxes(cur, enabled_only=True)]
+        return registry.list_inboxes(cur, enabled_only=True)

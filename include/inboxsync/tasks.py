@@ -6,27 +6,29 @@ import logging
 
 from inboxsync.imap import InboxError
 from inboxsync.registry import UnknownInbox
-from inboxsync.sync import Budget, InboxBusy, enabled_inbox_names, sync_inbox
+from inboxsync.sync import Budget, InboxBusy, enabled_inboxes, sync_inbox
 
 log = logging.getLogger(__name__)
 
 
-def list_inboxes_task(only: str | None = None) -> list[str]:
-    """The enabled inboxes' names, one mapped sync task each.
+def list_inboxes_task(provider: str, only: str | None = None) -> list[str]:
+    """The names of the enabled inboxes of one provider, one mapped sync task each.
 
     Args:
+        provider: "imap", "gmail" or "microsoft".
         only: Sync this inbox alone (a run triggered with conf ``{"inbox": NAME}``).
 
     Raises:
         UnknownInbox: ``only`` names no enabled inbox.
     """
-    names = enabled_inbox_names()
+    inboxes = enabled_inboxes()
     if only is not None:
-        if only not in names:
+        if only not in {i.name for i in inboxes}:
             raise UnknownInbox(f"no enabled inbox named {only!r} (see `inboxsync inbox list`)")
+        inboxes = [i for i in inboxes if i.name == only]
         log.info("this run syncs inbox %r alone (run conf)", only)
-        return [only]
-    log.info("%d enabled inbox(es): %s", len(names), ", ".join(names) or "none")
+    names = [i.name for i in inboxes if i.provider == provider]
+    log.info("%d enabled %s inbox(es): %s", len(names), provider, ", ".join(names) or "none")
     return names
 
 
@@ -38,8 +40,34 @@ def sync_inbox_task(inbox: str) -> dict[str, object]:
     """
     from airflow.sdk import get_current_context
 
-    get_current_context()["inbox_name"] = inbox  # shown by map_index_template
-    return _run(inbox, budget=None)
+    context = get_current_context()
+    context["inbox_name"] = inbox  # shown by map_index_template
+    counts = _run(inbox, budget=None)
+    announce_reply_events(context, counts)
+    return counts
+
+
+def announce_reply_events(context, counts: dict[str, object]) -> None:
+    """Put the number of new reply events on the task's REPLY_FLAGS asset event.
+
+    Args:
+        context: The running task's context (its ``outlet_events``).
+        counts: What `sync_inbox_task` returns (``derive`` holds the derive step's counts).
+    """
+    from inboxsync.assets import REPLY_FLAGS
+
+    derived = counts.get("derive") or {}
+    context["outlet_events"][REPLY_FLAGS].extra = {
+        "inbox": counts["inbox"],
+        "new_events": int(derived.get("new_events", 0)),
+    }
+
+
+def reply_automation_task() -> int:
+    """The example consumer: mark every contact that replied as engaged, once per event."""
+    from inboxsync.reply_consumer import consume, mark_engaged
+
+    return consume("reply_automation", mark_engaged)
 
 
 def backfill_task(inbox: str, budget_messages: int | None) -> dict[str, object]:

@@ -131,6 +131,12 @@ def lock_inbox(cur: psycopg2.extensions.cursor, inbox_id: int) -> bool:
     return bool(cur.fetchone()[0])
 
 
+def unlock_inbox(cur: psycopg2.extensions.cursor, inbox_id: int) -> None:
+    """Release the inbox's lock now (closing the connection frees it too, but only once the
+    server process has exited, which can come after the next sync asks for the lock)."""
+    cur.execute("SELECT pg_advisory_unlock(%s, %s)", (_INBOX_LOCK_CLASS, inbox_id))
+
+
 def read_sql(name: str) -> str:
     """The text of a SQL file under include/sql (e.g. ``load/merge_batch.sql``)."""
     return (settings.SQL_DIR / name).read_text()

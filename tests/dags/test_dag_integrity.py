@@ -42,7 +42,14 @@ def test_inbox_sync_shape(dagbag: DagBag) -> None:
     dag = dagbag.dags["inbox_sync"]
     assert dag.max_active_runs == 1
     assert dag.schedule == "@hourly"
-    assert set(dag.task_ids) == {"list_inboxes", "sync_inbox"}
-    sync = dag.get_task("sync_inbox")
-    assert sync.upstream_task_ids == {"list_inboxes"}
-    assert sync.map_index_template == "{{ inbox_name }}"
+    syncs = {
+        "sync_inbox": ("list_inboxes", "inboxsync_imap"),
+        "sync_gmail_inbox": ("list_gmail_inboxes", "inboxsync_gmail"),
+        "sync_microsoft_inbox": ("list_microsoft_inboxes", "inboxsync_microsoft"),
+    }
+    assert set(dag.task_ids) >= {*syncs, *(lister for lister, _ in syncs.values())}
+    for task_id, (lister, pool) in syncs.items():
+        sync = dag.get_task(task_id)
+        assert sync.upstream_task_ids == {lister}
+        assert sync.map_index_template == "{{ inbox_name }}"
+        assert sync.pool == pool
