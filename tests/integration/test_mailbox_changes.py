@@ -189,3 +189,30 @@ def test_recreated_folder_is_remapped_not_downloaded_again(server, warehouse_url
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(13,)]
     _verify_clean(name)
     assert sync_inbox(name, url=warehouse_url).fetched == 0
+
+
+def test_folder_names_with_non_ascii_spaces_and_quotes(services, warehouse_url):
+    """Per-inbox folder lists override the default; odd names travel as modified UTF-7."""
+    from inboxsync.sync import sync_inbox
+    from inboxsync.verify import verify_inbox
+
+    folders = ["Réunions/Équipe", "Project X", 'Quote "this"', "Архив"]
+    name, user, password = _register(services, warehouse_url, folders=folders)
+    client = _client(services, user, password)
+    for n, folder in enumerate(folders, 1):
+        client.create_folder(folder)
+        client.append(folder, _msg(n, user))
+    assert {f for _flags, _sep, f in client.list_folders()} >= set(folders)
+    client.logout()
+
+    result = sync_inbox(name, url=warehouse_url)
+    assert [(f.folder, f.fetched) for f in result.folders] == [(f, 1) for f in folders]
+    rows = query(
+        warehouse_url,
+        "SELECT c.folder, m.message_id FROM inboxsync.message_copies c"
+        " JOIN inboxsync.messages m USING (message_key) ORDER BY m.message_id",
+    )
+    assert rows == [(f, f"order-{n}@globex.example") for n, f in enumerate(folders, 1)]
+    assert sorted(c.folder for c in verify_inbox(name, url=warehouse_url) if c.ok) == sorted(
+        folders
+    )
