@@ -416,20 +416,28 @@ def _key_of_id_header(raw: bytes) -> str | None:
 
 
 def _sync_changes(run: _Run, folder: _FolderRun, *, since_modseq: int | None) -> None:
-    """Flags and deletions of the copies the warehouse already holds."""
-    known = _live_uids(run, folder)
-    if not known:
+    """Flags and deletions of the copies the warehouse already holds.
+
+    Under QRESYNC the server reports flag changes and deletions since the stored MODSEQ, and an
+    unchanged HIGHESTMODSEQ means nothing changed at all: no round trip. Otherwise the flags of
+    every known copy are fetched and the UID sets compared.
+    """
+    qresync = since_modseq is not None and run.imap.has("QRESYNC")
+    if qresync and folder.status.highest_modseq == since_modseq:
         return
-    changes = run.imap.changed_flags(since_modseq, sorted(known))
+    # Only the fallback needs the known UIDs; the UPDATEs ignore UIDs the warehouse lacks.
+    known = None if qresync else _live_uids(run, folder)
+    if known is not None and not known:
+        return
+    changes = run.imap.changed_flags(since_modseq, sorted(known or ()))
     vanished = changes.vanished
     if vanished is None:
         vanished = frozenset(known - set(run.imap.all_uids()))
-    flags = {uid: f for uid, f in changes.flags.items() if uid in known}
     with run.conn, run.conn.cursor() as cur:
         updated, expunged = apply_changes(
             cur,
-            flags,
-            sorted(vanished & known),
+            changes.flags,
+            sorted(vanished),
             inbox_id=run.inbox.inbox_id,
             folder=folder.name,
             uidvalidity=folder.status.uidvalidity,
