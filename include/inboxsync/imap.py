@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import imapclient
+from imapclient import imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import ALL, SENT, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response
@@ -454,6 +455,24 @@ class ImapSession:
             highest_modseq=int(modseq) if modseq is not None else None,
         )
 
+    def status(self, folder: str) -> FolderStatus:
+        """STATUS of ``folder`` without opening it: enough to see that nothing changed."""
+        items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
+        if self.has("CONDSTORE"):
+            items.append("HIGHESTMODSEQ")
+        try:
+            info = self.client.folder_status(folder, items)
+        except IMAPClientError as exc:
+            raise InboxError(f"cannot read folder {folder!r}: {_decode(exc.args[0])}") from None
+        modseq = info.get(b"HIGHESTMODSEQ")
+        return FolderStatus(
+            name=folder,
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
+            exists=int(info.get(b"MESSAGES", 0)),
+            highest_modseq=int(modseq) if modseq is not None else None,
+        )
+
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs in the examined folder greater than ``last_uid``, ascending."""
         # "UID n:*" always matches the highest UID, even when it is below n: filter it out.
@@ -570,11 +589,7 @@ class ImapSession:
                     size=data.get(b"RFC822.SIZE"),
                     gm_msgid=data.get(b"X-GM-MSGID"),
                     gm_thrid=data.get(b"X-GM-THRID"),
-                    gm_labels=(
-                        tuple(_decode(label) for label in data[b"X-GM-LABELS"])
-                        if b"X-GM-LABELS" in data
-                        else None
-                    ),
+                    gm_labels=_gm_labels(data),
                 )
             )
         return copies
@@ -585,6 +600,20 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS"):
             return value or b""
     return b""
+
+
+def _gm_labels(data: dict[bytes, Any]) -> tuple[str, ...] | None:
+    """X-GM-LABELS, decoded: Gmail sends labels in modified UTF-7, as it does folder names.
+
+    IMAPClient leaves them as bytes (``b"R&AOk-unions"``), and a label of digits sent as an atom
+    comes back as an int.
+    """
+    if b"X-GM-LABELS" not in data:
+        return None
+    return tuple(
+        imap_utf7.decode(label) if isinstance(label, bytes) else str(label)
+        for label in data[b"X-GM-LABELS"]
+    )
 
 
 def _flags(data: dict[bytes, Any]) -> tuple[str, ...]:

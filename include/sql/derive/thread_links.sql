@@ -25,19 +25,23 @@ WHERE m.message_key = l.message_key AND m.thread_id IS DISTINCT FROM l.thread_id
 
 INSERT INTO derive_threads SELECT DISTINCT thread_id FROM derive_links ON CONFLICT DO NOTHING;
 
--- The affected threads' rows: the root is the first message by date.
+-- The affected threads' rows: the root is the first message by date. One pass over their
+-- members (a per-thread lateral query costs a scan each when the statistics are stale).
+ANALYZE derive_threads;
+WITH members AS (
+    SELECT m.thread_id, m.message_key, m.subject, m.sent_at
+    FROM inboxsync.messages m JOIN derive_threads USING (thread_id)
+), agg AS (
+    SELECT thread_id, min(sent_at) AS first_at, max(sent_at) AS last_at, count(*) AS n
+    FROM members GROUP BY thread_id
+), root AS (
+    SELECT DISTINCT ON (thread_id) thread_id, message_key, subject
+    FROM members ORDER BY thread_id, sent_at NULLS LAST, message_key
+)
 INSERT INTO inboxsync.threads AS t (
     thread_id, root_message_key, subject, first_message_at, last_message_at, message_count)
-SELECT d.thread_id, root.message_key, root.subject, agg.first_at, agg.last_at, agg.n
-FROM derive_threads d
-CROSS JOIN LATERAL (
-    SELECT min(sent_at) AS first_at, max(sent_at) AS last_at, count(*) AS n
-    FROM inboxsync.messages WHERE thread_id = d.thread_id
-) agg
-CROSS JOIN LATERAL (
-    SELECT message_key, subject FROM inboxsync.messages WHERE thread_id = d.thread_id
-    ORDER BY sent_at NULLS LAST, message_key LIMIT 1
-) root
+SELECT thread_id, root.message_key, root.subject, agg.first_at, agg.last_at, agg.n
+FROM agg JOIN root USING (thread_id)
 ON CONFLICT (thread_id) DO UPDATE SET
     root_message_key = EXCLUDED.root_message_key, subject = EXCLUDED.subject,
     first_message_at = EXCLUDED.first_message_at, last_message_at = EXCLUDED.last_message_at,

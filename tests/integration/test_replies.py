@@ -1,0 +1,187 @@
+"""Reply flags and reply events on a real Dovecot and PostgreSQL, scenarios with known answers.
+
+Every inbox is synced once while empty first, so that the mail delivered afterwards is new mail;
+mail already in a folder at its first sync is history (see test_replies_history.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import query
+
+pytestmark = pytest.mark.integration
+
+CAROL = "carol@customer.example"
+DAVE = "dave@customer.example"
+EVE = "eve@gone.example"
+
+
+def mail(
+    mid: str,
+    sender: str,
+    to: str,
+    subject: str,
+    date: str,
+    *,
+    cc: str | None = None,
+    reply_to_id: str | None = None,
+    headers: tuple[str, ...] = (),
+) -> bytes:
+    """A small RFC 5322 message; ``reply_to_id`` sets In-Reply-To and References."""
+    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", f"Date: {date}",
+             f"Message-ID: <{mid}>"]  # fmt: skip
+    if cc:
+        lines.append(f"Cc: {cc}")
+    if reply_to_id:
+        lines += [f"In-Reply-To: <{reply_to_id}>", f"References: <{reply_to_id}>"]
+    lines += [*headers, "Content-Type: text/plain; charset=utf-8", "", "Body", ""]
+    return "\r\n".join(lines).encode()
+
+
+def connected(services, make_inbox, url):
+    """A new inbox, synced once while empty (its first sync, which is history, loads nothing)."""
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    services.maildir(inbox.username, "Sent")
+    assert sync_inbox(inbox.name, url=url).fetched == 0
+    return inbox
+
+
+def flags(url: str) -> list[tuple]:
+    return query(
+        url,
+        "SELECT m.message_id, f.recipient_email, f.replied, r.message_id, f.response_seconds,"
+        " f.history FROM inboxsync.reply_flags f JOIN inboxsync.messages m USING (message_key)"
+        " LEFT JOIN inboxsync.messages r ON r.message_key = f.reply_message_key ORDER BY 1, 2",
+    )
+
+
+def events(url: str) -> list[tuple]:
+    return query(
+        url,
+        "SELECT e.event_id, m.message_id, e.recipient_email, r.message_id"
+        " FROM inboxsync.reply_events e JOIN inboxsync.messages m USING (message_key)"
+        " JOIN inboxsync.messages r ON r.message_key = e.reply_message_key ORDER BY 1",
+    )
+
+
+def test_reply_in_colleagues_inbox_counts_auto_reply_bounce_and_list_mail_do_not(
+    services, make_inbox, warehouse_url, imap
+):
+    from inboxsync.sync import sync_inbox
+
+    alice = connected(services, make_inbox, warehouse_url)
+    bob = connected(services, make_inbox, warehouse_url)
+    a, b = alice.username, bob.username
+    services.deliver(a, "Sent", [
+        mail("o1@team.example", a, CAROL, "Offer", "Mon, 05 Oct 2026 09:00:00 +0000", cc=b),
+        mail("o2@team.example", a, DAVE, "Offer", "Mon, 05 Oct 2026 09:30:00 +0000", cc=EVE),
+    ])  # fmt: skip
+    services.deliver(a, "INBOX", [
+        # Dave's out-of-office and the bounce for Eve answer o2: neither is a reply.
+        mail("ooo@customer.example", DAVE, a, "Automatic reply: Offer",
+             "Mon, 05 Oct 2026 09:31:00 +0000", reply_to_id="o2@team.example",
+             headers=("Auto-Submitted: auto-replied",)),
+        mail("dsn@mx.gone.example", "Mail Delivery System <MAILER-DAEMON@mx.gone.example>", a,
+             "Undelivered Mail Returned to Sender", "Mon, 05 Oct 2026 09:31:05 +0000",
+             reply_to_id="o2@team.example",
+             headers=("Content-Type: multipart/report; report-type=delivery-status; b=x",)),
+        # Carol posting into the thread through a mailing list is list mail, not her reply.
+        mail("list@customer.example", CAROL, a, "Re: Offer", "Mon, 05 Oct 2026 10:00:00 +0000",
+             reply_to_id="o1@team.example", headers=("List-Id: <offers.customer.example>",)),
+    ])  # fmt: skip
+    # Carol's own reply reaches Bob only (Alice had put him in Cc).
+    services.deliver(b, "INBOX", [
+        mail("r1@customer.example", CAROL, b, "Re: Offer", "Mon, 05 Oct 2026 11:00:00 +0000",
+             reply_to_id="o1@team.example"),
+    ])  # fmt: skip
+
+    assert sync_inbox(alice.name, url=warehouse_url).derived.new_events == 0
+    assert flags(warehouse_url) == [
+        ("o1@team.example", CAROL, False, None, None, None),
+        ("o2@team.example", DAVE, False, None, None, None),
+        ("o2@team.example", EVE, False, None, None, None),
+    ]
+    assert sync_inbox(bob.name, url=warehouse_url).derived.new_events == 1
+
+    expected_flags = [
+        ("o1@team.example", CAROL, True, "r1@customer.example", 7200, False),
+        ("o2@team.example", DAVE, False, None, None, None),
+        ("o2@team.example", EVE, False, None, None, None),
+    ]
+    assert flags(warehouse_url) == expected_flags
+    (event,) = events(warehouse_url)
+    assert event[1:] == ("o1@team.example", CAROL, "r1@customer.example")
+    assert query(
+        warehouse_url,
+        "SELECT kind, direction FROM inboxsync.messages ORDER BY message_id",
+    ) == [("bounce", "inbound"), ("list", "inbound"), ("human", "outbound"),
+          ("human", "outbound"), ("auto_reply", "inbound"), ("human", "inbound")]  # fmt: skip
+    assert query(
+        warehouse_url,
+        "SELECT email, awaiting_reply, last_outbound_at::text, last_inbound_at::text"
+        " FROM inboxsync.contact_reply_status ORDER BY email",
+    ) == [
+        (CAROL, False, "2026-10-05 09:00:00+00", "2026-10-05 11:00:00+00"),
+        (DAVE, True, "2026-10-05 09:30:00+00", None),
+        (EVE, True, "2026-10-05 09:30:00+00", None),
+    ]
+
+    # Reruns: nothing new, no event.
+    assert sync_inbox(alice.name, url=warehouse_url).derived.new_events == 0
+    assert sync_inbox(bob.name, url=warehouse_url).derived.new_events == 0
+
+    # A UIDVALIDITY change of Alice's Sent folder (recreated with the same mail) re-maps the
+    # copies, and a second reply from Carol arrives: the flag keeps the first reply, no event.
+    client = imap(a, alice.password)
+    raw_sent = [mail("o1@team.example", a, CAROL, "Offer", "Mon, 05 Oct 2026 09:00:00 +0000", cc=b),
+                mail("o2@team.example", a, DAVE, "Offer", "Mon, 05 Oct 2026 09:30:00 +0000",
+                     cc=EVE)]  # fmt: skip
+    client.delete_folder("Sent")
+    client.create_folder("Sent")
+    for raw in raw_sent:
+        client.append("Sent", raw)
+    services.deliver(a, "INBOX", [
+        mail("r2@customer.example", CAROL, a, "Re: Offer", "Tue, 06 Oct 2026 08:00:00 +0000",
+             reply_to_id="r1@customer.example"),
+    ])  # fmt: skip
+    result = sync_inbox(alice.name, url=warehouse_url)
+    sent = {f.folder: f for f in result.folders}["Sent"]
+    assert (sent.uidvalidity_changed, sent.remapped, sent.fetched) == (True, 2, 0)
+    assert result.derived.new_events == 0
+    assert flags(warehouse_url) == expected_flags
+    assert events(warehouse_url) == [event]
+
+
+def test_team_domains_and_aliases_make_mail_internal(services, make_inbox, warehouse_url):
+    from inboxsync import registry, warehouse
+    from inboxsync.sync import sync_inbox
+
+    alice = connected(services, make_inbox, warehouse_url)
+    a = alice.username
+    services.deliver(a, "Sent", [
+        mail("i1@team.example", a, "zoe@eu.acme.example", "Plan", "Mon, 5 Oct 2026 09:00 +0000"),
+        mail("i2@team.example", a, "sales@partner.example", "Plan", "Mon, 5 Oct 2026 09:01 +0000"),
+    ])  # fmt: skip
+    sync_inbox(alice.name, url=warehouse_url)
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.reply_flags") == [(2,)]
+
+    # Configure the team: acme.example (and its subdomains) and one alias.
+    with warehouse.transaction(warehouse_url) as cur:
+        assert registry.add_team_domain(cur, "ACME.example") == "acme.example"
+        assert registry.add_team_alias(cur, "Sales@Partner.example") == "sales@partner.example"
+        team = registry.team_addresses(cur)
+    assert "zoe@eu.acme.example" in team and "sales@partner.example" in team
+    assert "zoe@notacme.example" not in team
+
+    result = sync_inbox(alice.name, url=warehouse_url)
+    assert (result.derived.team_changed, result.derived.directions_changed) == (True, 2)
+    assert query(
+        warehouse_url, "SELECT message_id, direction FROM inboxsync.messages ORDER BY 1"
+    ) == [("i1@team.example", "internal"), ("i2@team.example", "internal")]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.reply_flags") == [(0,)]
+    assert query(
+        warehouse_url, "SELECT email, is_team FROM inboxsync.contacts ORDER BY email"
+    ) == sorted([(a, True), ("sales@partner.example", True), ("zoe@eu.acme.example", True)])
