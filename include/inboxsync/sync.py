@@ -404,14 +404,15 @@ def _start_folder(run: _Run, status: FolderStatus) -> tuple[int, int]:
         cur.execute(
             """
             INSERT INTO inboxsync.sync_state
-                (inbox_id, folder, uidvalidity, last_uid, backfill_uid, uidnext)
-            VALUES (%s, %s, %s, %s, %s, %s)
+                (inbox_id, folder, uidvalidity, last_uid, backfill_uid, history_uid, uidnext)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (inbox_id, folder) DO UPDATE SET
                 uidvalidity = EXCLUDED.uidvalidity, last_uid = EXCLUDED.last_uid,
-                backfill_uid = EXCLUDED.backfill_uid, uidnext = EXCLUDED.uidnext,
-                highest_modseq = NULL, updated_at = now()
+                backfill_uid = EXCLUDED.backfill_uid, history_uid = EXCLUDED.history_uid,
+                uidnext = EXCLUDED.uidnext, highest_modseq = NULL, updated_at = now()
             """,
-            (run.inbox.inbox_id, status.name, status.uidvalidity, top, top + 1, status.uidnext),
+            (run.inbox.inbox_id, status.name, status.uidvalidity, top, top + 1, top,
+             status.uidnext),  # fmt: skip
         )
     return top, top + 1
 

@@ -5,7 +5,11 @@
 CREATE TEMP TABLE derive_history ON COMMIT DROP AS
 SELECT * FROM unnest(%(h_inbox)s::integer[], %(h_folder)s::text[], %(h_uidvalidity)s::bigint[],
                      %(h_min_uid)s::bigint[], %(h_max_uid)s::bigint[])
-    AS h (inbox_id, folder, uidvalidity, min_uid, max_uid);
+    AS h (inbox_id, folder, uidvalidity, min_uid, max_uid)
+-- What each folder's sync_state marks as history (survives a crash between load and derive).
+UNION ALL
+SELECT inbox_id, folder, uidvalidity, 1, history_uid FROM inboxsync.sync_state
+WHERE history_uid IS NOT NULL AND uidvalidity IS NOT NULL;
 
 -- Inboxes another session is syncing right now (their sync lock, warehouse.lock_inbox): messages
 -- found only there are left for that sync's own derive, which knows which of them are history.

@@ -41,6 +41,7 @@ WITH old AS (
 ), state AS (
     UPDATE inboxsync.sync_state
     SET uidvalidity = %(uidvalidity)s, last_uid = %(last_uid)s, backfill_uid = %(last_uid)s + 1,
+        history_uid = %(last_uid)s,
         uidnext = %(uidnext)s, highest_modseq = NULL, backfill_done_at = NULL, updated_at = now()
     WHERE inbox_id = %(inbox_id)s AND folder = %(folder)s
     RETURNING 1
