@@ -411,8 +411,15 @@ def _start_folder(run: _Run, status: FolderStatus) -> tuple[int, int]:
                 backfill_uid = EXCLUDED.backfill_uid, history_uid = EXCLUDED.history_uid,
                 uidnext = EXCLUDED.uidnext, highest_modseq = NULL, updated_at = now()
             """,
-            (run.inbox.inbox_id, status.name, status.uidvalidity, top, top + 1, top,
-             status.uidnext),  # fmt: skip
+            (
+                run.inbox.inbox_id,
+                status.name,
+                status.uidvalidity,
+                top,
+                top + 1,
+                top,
+                status.uidnext,
+            ),
         )
     return top, top + 1
 
