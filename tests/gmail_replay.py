@@ -173,6 +173,13 @@ class GmailReplay:
             self.highest_modseq += 1
             msg.flags, msg.modseq = flags, self.highest_modseq
 
+    def set_labels(self, gm_msgid: int, labels: tuple[str, ...]) -> None:
+        """Relabel a message in the web UI; its MODSEQ goes up (All Mail still holds it)."""
+        with self.lock:
+            msg = self._message(gm_msgid)
+            self.highest_modseq += 1
+            msg.labels, msg.modseq = labels, self.highest_modseq
+
     def recreate_folder(self, name: str, *, uidvalidity: int, first_uid: int = 1) -> None:
         """Give a folder a new UIDVALIDITY and new UIDs for the same messages, in order."""
         with self.lock:

@@ -12,7 +12,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -212,6 +212,7 @@ class FlagChanges:
     flags: dict[int, tuple[str, ...]]
     vanished: frozenset[int] | None  # None: the server cannot tell (no QRESYNC)
     highest_modseq: int | None
+    labels: dict[int, tuple[str, ...]] = field(default_factory=dict)  # Gmail: X-GM-LABELS
 
 
 def uid_set(uids: Sequence[int]) -> list[str]:
@@ -518,20 +519,19 @@ class ImapSession:
             since_modseq: The HIGHESTMODSEQ stored after the last flag sync, or None.
             known: UIDs the warehouse holds live copies of.
         """
+        # On Gmail a label change raises MODSEQ like a flag change: fetch the labels with them.
+        items = ["FLAGS", "X-GM-LABELS"] if self.is_gmail else ["FLAGS"]
         if since_modseq is not None and self.has("CONDSTORE"):
             qresync = self.has("QRESYNC")
             modifiers = [f"CHANGEDSINCE {since_modseq}"] + (["VANISHED"] if qresync else [])
             self.client._imap.untagged_responses.pop("VANISHED", None)
-            data = self._fetch_set("1:*", ["FLAGS"], modifiers)
+            data = self._fetch_set("1:*", items, modifiers)
             vanished = self._vanished() if qresync else None
-            flags = {uid: _flags(d) for uid, d in data.items() if b"FLAGS" in d}
-            return FlagChanges(flags, vanished, _modseq(data))
-        flags: dict[int, tuple[str, ...]] = {}
+            return _flag_changes(data, vanished, _modseq(data))
+        data = {}
         for seqset in uid_set(known):
-            for uid, d in self._fetch_set(seqset, ["FLAGS"]).items():
-                if b"FLAGS" in d:
-                    flags[uid] = _flags(d)
-        return FlagChanges(flags, None, None)
+            data.update(self._fetch_set(seqset, items))
+        return _flag_changes(data, None, None)
 
     def _vanished(self) -> frozenset[int]:
         uids: set[int] = set()
@@ -600,6 +600,14 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS"):
             return value or b""
     return b""
+
+
+def _flag_changes(
+    data: dict[int, dict[bytes, Any]], vanished: frozenset[int] | None, modseq: int | None
+) -> FlagChanges:
+    flags = {uid: _flags(d) for uid, d in data.items() if b"FLAGS" in d}
+    labels = {uid: _gm_labels(d) for uid, d in data.items() if b"X-GM-LABELS" in d}
+    return FlagChanges(flags, vanished, modseq, labels)
 
 
 def _gm_labels(data: dict[bytes, Any]) -> tuple[str, ...] | None:

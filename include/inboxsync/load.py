@@ -193,22 +193,36 @@ def apply_changes(
     inbox_id: int,
     folder: str,
     uidvalidity: int,
+    labels: dict[int, tuple[str, ...]] | None = None,
 ) -> tuple[int, int]:
-    """Update changed flags and mark vanished copies expunged (caller's transaction).
+    """Update changed flags (and Gmail labels), mark vanished copies expunged (caller's tx).
 
     Returns:
         (copies whose flags changed, copies newly marked expunged).
     """
     cur.execute(read_sql("load/staging.sql"))
-    _copy(cur, "stg_flags", ((uid, " ".join(f)) for uid, f in flags.items()))
+    labels = labels or {}
+    _copy(
+        cur,
+        "stg_flags",
+        (
+            (uid, " ".join(f), json.dumps(labels[uid]) if uid in labels else None)
+            for uid, f in flags.items()
+        ),
+    )
     params = {"inbox_id": inbox_id, "folder": folder, "uidvalidity": uidvalidity}
     cur.execute(
         """
-        UPDATE inboxsync.message_copies c SET flags = string_to_array(s.flags, ' ')
+        UPDATE inboxsync.message_copies c
+        SET flags = string_to_array(s.flags, ' '),
+            gm_labels = CASE WHEN s.gm_labels IS NULL THEN c.gm_labels
+                             ELSE ARRAY(SELECT jsonb_array_elements_text(s.gm_labels)) END
         FROM stg_flags s
         WHERE c.inbox_id = %(inbox_id)s AND c.folder = %(folder)s
           AND c.uidvalidity = %(uidvalidity)s AND c.uid = s.uid
-          AND c.flags IS DISTINCT FROM string_to_array(s.flags, ' ')
+          AND (c.flags IS DISTINCT FROM string_to_array(s.flags, ' ')
+               OR (s.gm_labels IS NOT NULL AND c.gm_labels IS DISTINCT FROM
+                   ARRAY(SELECT jsonb_array_elements_text(s.gm_labels))))
         """,
         params,
     )

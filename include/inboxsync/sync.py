@@ -486,6 +486,7 @@ def _sync_changes(run: _Run, folder: _FolderRun, *, since_modseq: int | None) ->
             cur,
             changes.flags,
             sorted(vanished),
+            labels=changes.labels,
             inbox_id=run.inbox.inbox_id,
             folder=folder.name,
             uidvalidity=folder.status.uidvalidity,

@@ -248,7 +248,7 @@ def test_rerun_is_a_no_op_and_flags_come_through_changedsince(gmail_replay, ware
     [again] = sync_inbox(name, url=warehouse_url).folders
     assert (again.fetched, again.flags_updated, again.expunged) == (0, 0, 0)
     fetches = [c for c in gmail_replay.commands() if c.startswith("UID FETCH")]
-    assert fetches == [f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {first_modseq})"]
+    assert fetches == [f"UID FETCH 1:* (FLAGS X-GM-LABELS) (CHANGEDSINCE {first_modseq})"]
 
     # Ana answers Bob's follow-up in the web UI: \Answered, and a higher MODSEQ.
     gmail_replay.set_flags(FOLLOW_UP, ("\\Answered", "\\Seen"))
@@ -256,7 +256,7 @@ def test_rerun_is_a_no_op_and_flags_come_through_changedsince(gmail_replay, ware
     [changed] = sync_inbox(name, url=warehouse_url).folders
     assert (changed.fetched, changed.flags_updated, changed.expunged) == (0, 1, 0)
     assert [c for c in gmail_replay.commands() if c.startswith("UID FETCH")] == [
-        f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {first_modseq})"
+        f"UID FETCH 1:* (FLAGS X-GM-LABELS) (CHANGEDSINCE {first_modseq})"
     ]
     assert query(
         warehouse_url,
@@ -266,6 +266,16 @@ def test_rerun_is_a_no_op_and_flags_come_through_changedsince(gmail_replay, ware
     assert query(warehouse_url, "SELECT highest_modseq FROM inboxsync.sync_state") == [
         (first_modseq + 1,)
     ]
+
+    # Bob files the follow-up under a new label: a label change is a change too.
+    gmail_replay.set_labels(FOLLOW_UP, ("\\Inbox", "Clients/Año 2026"))
+    [relabelled] = sync_inbox(name, url=warehouse_url).folders
+    assert (relabelled.fetched, relabelled.flags_updated) == (0, 1)
+    assert query(
+        warehouse_url,
+        "SELECT gm_labels FROM inboxsync.message_copies WHERE gm_msgid = %s",
+        (FOLLOW_UP,),
+    ) == [(["\\Inbox", "Clients/Año 2026"],)]
 
 
 def test_uidvalidity_change_remaps_by_gmail_message_id(gmail_replay, warehouse_url):
@@ -308,7 +318,7 @@ def test_uidvalidity_change_remaps_by_gmail_message_id(gmail_replay, warehouse_u
     fetches = [c for c in gmail_replay.commands() if c.startswith("UID FETCH")]
     assert fetches == [
         "UID FETCH 101:107 (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)] X-GM-MSGID)",
-        "UID FETCH 101:106 (FLAGS)",
+        "UID FETCH 101:106 (FLAGS X-GM-LABELS)",
         f"UID FETCH 107 ({HEADER_FETCH})",
     ]
 

@@ -18,7 +18,9 @@ CREATE TEMP TABLE IF NOT EXISTS stg_references (
 CREATE TEMP TABLE IF NOT EXISTS stg_quarantine (
     uid bigint, reason text, raw_header bytea, flags text, internal_date timestamptz, size bigint
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stg_flags (uid bigint, flags text) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stg_flags (
+    uid bigint, flags text, gm_labels jsonb
+) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_remap (
     uid bigint, message_key text, gm_msgid numeric(20)
 ) ON COMMIT DELETE ROWS;
