@@ -16,6 +16,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from inboxsync.assets import REPLY_FLAGS
+
 
 @dag(
     schedule=None,
@@ -38,7 +40,7 @@ from airflow.sdk import Param, dag, task
     doc_md=__doc__,
 )
 def inbox_backfill() -> None:
-    @task(execution_timeout=timedelta(hours=12))
+    @task(execution_timeout=timedelta(hours=12), outlets=[REPLY_FLAGS])
     def backfill(params: dict | None = None) -> dict[str, object]:
         from inboxsync.tasks import backfill_task
 

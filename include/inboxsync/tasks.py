@@ -57,9 +57,16 @@ def announce_reply_events(context, counts: dict[str, object]) -> None:
     from inboxsync.assets import REPLY_FLAGS
 
     derived = counts.get("derive") or {}
+    folders = counts.get("folders") or []
     context["outlet_events"][REPLY_FLAGS].extra = {
         "inbox": counts["inbox"],
         "new_events": int(derived.get("new_events", 0)),
+        # The run's figures for this inbox, for whoever watches the asset.
+        "fetched": counts.get("fetched", 0),
+        "loaded": counts.get("loaded", 0),
+        "quarantined": counts.get("quarantined", 0),
+        "backfill_remaining": counts.get("backfill_remaining", 0),
+        "seconds": round(sum(float(f.get("seconds", 0.0)) for f in folders), 3),
     }
 
 
@@ -72,7 +79,11 @@ def reply_automation_task() -> int:
 
 def backfill_task(inbox: str, budget_messages: int | None) -> dict[str, object]:
     """Load an inbox's history newest first, to the end or up to ``budget_messages``."""
-    return _run(inbox, budget=Budget(messages=budget_messages))
+    from airflow.sdk import get_current_context
+
+    counts = _run(inbox, budget=Budget(messages=budget_messages))
+    announce_reply_events(get_current_context(), counts)
+    return counts
 
 
 def _run(inbox: str, *, budget: Budget | None) -> dict[str, object]:
