@@ -191,6 +191,42 @@ def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     return rows
 
 
+# Columns that record when a row was written or how fast a run went, not what the data says:
+# they differ between two runs of the same sync.
+VOLATILE_COLUMNS = frozenset({
+    "synced_at", "first_seen_at", "created_at", "updated_at", "last_success_at",
+    "quarantined_at", "detected_at", "last_error_at", "backfill_rate", "backfill_done_at",
+    "flags_synced_at", "last_run", "derived_at", "merged_at",
+})  # fmt: skip
+# Bookkeeping of the pipeline itself rather than data about mail.
+_NOT_CONTRACT = frozenset({"schema_migrations", "derive_state"})
+
+
+def contract_tables(url: str) -> list[str]:
+    """The tables of schema inboxsync that hold data about mail."""
+    rows = query(
+        url,
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = 'inboxsync' AND table_type = 'BASE TABLE' ORDER BY 1",
+    )
+    return [t for (t,) in rows if t not in _NOT_CONTRACT]
+
+
+def table_rows(url: str, table: str) -> list[tuple]:
+    """Every row of a table of schema inboxsync without volatile columns, sorted."""
+    cols = [
+        c
+        for (c,) in query(
+            url,
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'inboxsync' AND table_name = %s ORDER BY ordinal_position",
+            (table,),
+        )
+        if c not in VOLATILE_COLUMNS
+    ]
+    return sorted(query(url, f"SELECT {', '.join(cols)} FROM inboxsync.{table}"), key=repr)
+
+
 @pytest.fixture(scope="session")
 def util_linux() -> list[bytes]:
     return read_mbox(corpus("lists", "util-linux.mbox.gz"))

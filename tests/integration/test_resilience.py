@@ -11,37 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
 
-from tests.conftest import query
+from tests.conftest import contract_tables, query, table_rows
 
 pytestmark = pytest.mark.integration
 
 INBOXSYNC = str(Path(sys.executable).with_name("inboxsync"))
-
-# Columns that record when a row was written or how fast a run went, not what the data says:
-# they differ between two runs.
-_VOLATILE = {"synced_at", "first_seen_at", "created_at", "updated_at", "last_success_at",
-             "quarantined_at", "detected_at", "last_error_at", "backfill_rate",
-             "backfill_done_at", "flags_synced_at", "last_run"}  # fmt: skip
-_TABLES = ["inboxes", "sync_state", "messages", "message_references", "message_copies",
-           "message_addresses", "contacts", "threads", "reply_flags", "quarantine"]  # fmt: skip
-
-
-def table_rows(url: str, table: str) -> list[tuple]:
-    """Every row of a contract table, without volatile columns, sorted."""
-    with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_schema = 'inboxsync' AND table_name = %s ORDER BY ordinal_position",
-            (table,),
-        )
-        cols = [c for (c,) in cur.fetchall() if c not in _VOLATILE]
-        cur.execute(f"SELECT {', '.join(cols)} FROM inboxsync.{table}")
-        rows = cur.fetchall()
-    conn.close()
-    return sorted(rows, key=repr)
 
 
 def test_sigkill_mid_sync_then_rerun_equals_an_uninterrupted_run(
@@ -98,7 +74,7 @@ def test_sigkill_mid_sync_then_rerun_equals_an_uninterrupted_run(
         )  # fmt: skip
     sync_inbox(inbox.name, url=reference, batch_size=50)
 
-    for table in _TABLES:
+    for table in contract_tables(reference):
         assert table_rows(warehouse_url, table) == table_rows(reference, table), table
     assert len(table_rows(reference, "message_copies")) == 3509
 
