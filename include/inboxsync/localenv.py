@@ -388,6 +388,24 @@ class LocalServices:
         """Stop Dovecot and PostgreSQL (see :func:`stop`)."""
         stop(self.root)
 
+    def restart_dovecot(self) -> None:
+        """Stop Dovecot and start it again on the same ports (a fault the tests inject).
+
+        Every process of the instance gets SIGTERM, open IMAP sessions included: stopping only
+        the master leaves running sessions alive, which is no fault at all.
+        """
+        pid = _dovecot_running_pid(self._layout)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGTERM)
+            _wait_gone(pid, "Dovecot", self._layout.dc_log)
+        start(self.root)
+
+    def restart_postgres(self) -> None:
+        """Stop PostgreSQL (fast: open sessions are cut) and start it again on the same port."""
+        _stop_postgres(self._layout)
+        start(self.root)
+
     def _home(self, user: str) -> Path:
         return self._layout.dc_mail / user
 
