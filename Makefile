@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint format airflow-ui services-up services-down clean
+.PHONY: install demo test test-reliability bench lint format airflow-ui services-up services-down clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
@@ -20,6 +20,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+# The fault-injection suite alone (also part of `make test`): INBOXSYNC_FAULTS=N random offsets
+# and moments per fault (default 20).
+test-reliability: install
+	$(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 # BENCH_N messages (default 100000), BENCH_RUNS repeats; figures in bench-results/latest.json.
 bench: install

@@ -45,15 +45,17 @@ ON CONFLICT DO NOTHING;
 
 -- Contacts: every address of the batch with when it was seen. With the inbox's create-contacts
 -- switch off, only addresses that already are contacts are touched.
-WITH seen AS (
+-- (The first copy's INTERNALDATE stands in for a missing Date; aggregated once, not per address.)
+WITH first_copy AS (
+    SELECT message_key, min(internal_date) AS internal_date FROM stg_copies GROUP BY message_key
+), seen AS (
     SELECT a.email, min(a.domain) AS domain, bool_or(a.is_team) AS is_team,
            min(a.display_name) AS display_name,
            min(coalesce(m.sent_at, c.internal_date)) AS first_seen_at,
            max(coalesce(m.sent_at, c.internal_date)) AS last_seen_at
     FROM stg_addresses a
     JOIN stg_messages m USING (message_key)
-    JOIN LATERAL (SELECT min(internal_date) AS internal_date
-                  FROM stg_copies c WHERE c.message_key = a.message_key) c ON true
+    LEFT JOIN first_copy c USING (message_key)
     GROUP BY a.email
 ), created AS (
     INSERT INTO inboxsync.contacts AS ct (
