@@ -55,3 +55,7 @@ PROVIDER_HOSTS: dict[str, tuple[str, ...]] = {
     "gmail": ("gmail.com", "googlemail.com"),
     "microsoft": ("office365.com", "outlook.com", "office.com", "hotmail.com", "live.com"),
 }
+
+#: During a long sync the derive step (threads, reply flags) runs after every this many messages,
+#: and once more at the end.
+DERIVE_EVERY = int(os.environ.get("INBOXSYNC_DERIVE_EVERY", "10000"))

@@ -195,7 +195,10 @@ class _Run:
     batch_size: int
     budget: Budget
     on_batch: ProgressHook | None
+    url: str
     current_folder: str | None = None
+    since_derive: int = 0  # messages loaded since the last derive step
+    derived: list[derive.DeriveResult] = field(default_factory=list)
 
 
 def sync_inbox(
@@ -236,15 +239,13 @@ def sync_inbox(
             cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
             budget = budget if budget is not None else Budget.for_inbox(inbox)
             try:
-                result = _sync_with_backoff(conn, cfg, inbox, team, batch_size, budget, on_batch)
+                result = _sync_with_backoff(
+                    conn, cfg, inbox, team, batch_size, budget, on_batch, url
+                )
             except InboxError as exc:
                 conn.rollback()
                 _record_error(conn, inbox, str(exc))
                 raise
-            # Threads, directions, reply flags and events; still under this inbox's sync lock.
-            result.derived = derive.run(
-                url, history_ranges=result.history_ranges, inbox_ids=[inbox.inbox_id]
-            )
             return result
         finally:
             with contextlib.suppress(psycopg2.Error):
@@ -264,6 +265,7 @@ def _sync_with_backoff(
     batch_size: int | None,
     budget: Budget,
     on_batch: ProgressHook | None,
+    url: str,
 ) -> InboxResult:
     """Run the sync; when the server throttles, back off and try again, then give up politely.
 
@@ -276,7 +278,13 @@ def _sync_with_backoff(
         try:
             with ImapSession(cfg) as imap:
                 size = batch_size or settings.BATCH_SIZE
-                return _sync(_Run(conn, imap, inbox, team, size, budget, on_batch))
+                run = _Run(conn, imap, inbox, team, size, budget, on_batch, url)
+                result = _sync(run)
+                # Threads, directions, reply flags and events for what is left; still under
+                # this inbox's sync lock.
+                _derive(run, result.history_ranges)
+                result.derived = _total(run.derived)
+                return result
         except InboxError as exc:
             conn.rollback()
             error = as_throttled(exc)
@@ -587,8 +595,34 @@ def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: boo
     else:
         r.new_mail += len(fetched)
     r.seconds += time.monotonic() - started
+    run.since_derive += len(fetched)
+    if run.since_derive >= settings.DERIVE_EVERY:
+        # Long backfills derive as they go: reply flags of recent mail arrive early, and each
+        # derive step stays small (its cost grows faster than the messages it handles).
+        _derive(run)
     if run.on_batch:
         run.on_batch(r)
+
+
+def _derive(run: _Run, history_ranges: Sequence[derive.HistoryRange] = ()) -> None:
+    run.derived.append(
+        derive.run(run.url, history_ranges=history_ranges, inbox_ids=[run.inbox.inbox_id])
+    )
+    run.since_derive = 0
+
+
+def _total(results: Sequence[derive.DeriveResult]) -> derive.DeriveResult | None:
+    """One derive result for the whole run (the sum of its steps)."""
+    if not results:
+        return None
+    total = derive.DeriveResult()
+    for r in results:
+        for name, value in vars(r).items():
+            if isinstance(value, bool):
+                setattr(total, name, getattr(total, name) or value)
+            else:
+                setattr(total, name, getattr(total, name) + value)
+    return total
 
 
 # -- pass 2: history, newest first --------------------------------------------------------------
