@@ -90,11 +90,36 @@ def run(root: Path) -> int:
         )
     else:
         print("nothing new: every message was already synced")
-    print(f"demo took {time.monotonic() - started:.1f} s")
     if proc.returncode != 0:
         print(f"the DAG run failed: see {log_path}", file=sys.stderr)
         return 1
+    if not _build_marts(url):
+        return 1
+    print(f"demo took {time.monotonic() - started:.1f} s")
     return 0
+
+
+def _build_marts(url: str) -> bool:
+    """`dbt build` of the BI marts (what the DAG inbox_marts runs after a sync); print a sample."""
+    from inboxsync import marts
+
+    print(f"\nbuilding the dbt marts (schema {marts.MARTS_SCHEMA}) ...")
+    try:
+        run = marts.build()
+    except marts.DbtError as exc:
+        print(exc, file=sys.stderr)
+        return False
+    print(
+        f"dbt build: {run.count('model')} models, {run.count('unit_test')} unit tests and "
+        f"{run.count('test')} data tests passed in {run.seconds:.1f} s"
+    )
+    import pandas as pd
+
+    columns = ["contact", "role", "sent_at", "subject", "in the inboxes of"]
+    sample = pd.DataFrame(marts.timeline_sample(url), columns=columns)
+    print(f"\nlatest rows of {marts.MARTS_SCHEMA}.contact_timeline:")
+    print(report.format_table(sample))
+    return True
 
 
 def ui(root: Path) -> int:

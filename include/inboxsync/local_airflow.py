@@ -58,6 +58,8 @@ def airflow_env(
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": os.environ.get("INBOXSYNC_UI_PORT", "8080"),
         "AIRFLOW_CONN_INBOXSYNC_WAREHOUSE": warehouse_url,
+        # astronomer-cosmos (the marts DAG) reports usage to a server on the internet by default.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     }
 
 
