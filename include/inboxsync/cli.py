@@ -133,7 +133,12 @@ def _link_inbox(args: argparse.Namespace) -> int:
     if given:
         names = ", ".join("--" + o.replace("_", "-") for o in given)
         raise UsageError(f"--conn-id takes its settings from the connection: drop {names}")
-    cfg = ImapSettings.from_connection(get_connection(args.conn_id))
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        cfg = ImapSettings.from_connection(get_connection(args.conn_id))
+    except AirflowNotFoundException:
+        raise UsageError(f"no Airflow connection {args.conn_id!r}") from None
     if args.verify:
         _verify(cfg, args.folder or None)
     warehouse.migrate()

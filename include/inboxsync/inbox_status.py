@@ -15,7 +15,8 @@ from urllib.parse import quote
 from inboxsync import warehouse
 
 DAG_ID = "inbox_sync"
-TASK_ID = "sync_inbox"
+#: The mapped sync tasks of inbox_sync, one per provider pool (see dags/inbox_sync.py).
+SYNC_TASK_IDS = ("sync_inbox", "sync_gmail_inbox", "sync_microsoft_inbox")
 
 _STATUS_SQL = """
 SELECT i.name,
@@ -98,13 +99,13 @@ def inbox_statuses(url: str | None = None) -> list[InboxStatus]:
         ]
 
 
-def task_log_url(run_id: str, map_index: int) -> str:
-    """The Airflow UI's page (logs first) of one mapped ``sync_inbox`` task instance."""
-    return f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/{TASK_ID}/mapped/{map_index}"
+def task_log_url(run_id: str, task_id: str, map_index: int) -> str:
+    """The Airflow UI's page (logs first) of one mapped sync task instance."""
+    return f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/{task_id}/mapped/{map_index}"
 
 
 def attach_task_links(statuses: list[InboxStatus], session: Any) -> None:
-    """Fill in each inbox's latest ``sync_inbox`` task instance: its state and its log page.
+    """Fill in each inbox's latest sync task instance: its state and its log page.
 
     Args:
         statuses: Rows from :func:`inbox_statuses`.
@@ -115,13 +116,13 @@ def attach_task_links(statuses: list[InboxStatus], session: Any) -> None:
 
     wanted = {s.name: s for s in statuses}
     rows = session.execute(
-        select(TI.rendered_map_index, TI.run_id, TI.map_index, TI.state)
-        .where(TI.dag_id == DAG_ID, TI.task_id == TASK_ID)
+        select(TI.rendered_map_index, TI.run_id, TI.task_id, TI.map_index, TI.state)
+        .where(TI.dag_id == DAG_ID, TI.task_id.in_(SYNC_TASK_IDS))
         .where(TI.rendered_map_index.in_(list(wanted)))
         .order_by(TI.start_date.desc().nulls_last(), TI.run_id.desc())
     ).all()
-    for name, run_id, map_index, state in rows:
+    for name, run_id, task_id, map_index, state in rows:
         status = wanted.pop(name, None)
         if status is not None:
             status.last_task_state = str(state) if state is not None else None
-            status.log_url = task_log_url(run_id, map_index)
+            status.log_url = task_log_url(run_id, task_id, map_index)

@@ -54,7 +54,8 @@ def test_add_list_test_sync_remove(services, warehouse_url, monkeypatch, capsys)
     proc = subprocess.run(
         [INBOXSYNC, "inbox", "add", "Carol", "--host", services.host, "--port",
          str(services.imaps_port), "--username", user, "--password-stdin", "--owner",
-         "Carol.Boss@Team.example", "--no-create-contacts", "--ca-file", str(services.ca_file)],
+         "Carol.Boss@Team.example", "--no-create-contacts", "--ca-file", str(services.ca_file),
+         "--no-sync"],
         input=password + "\n", capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -123,6 +124,7 @@ def test_inbox_test_explains_what_is_wrong(
     if case != "untrusted_certificate":
         args += ["--ca-file", str(services.ca_file)]
     password = "wrong-pw" if case == "bad_password" else "dave-right-pw"
+    args += ["--no-verify", "--no-sync"]  # saved as given, so `inbox test` can explain it
     assert _add("Dave", *args, password=password, monkeypatch=monkeypatch, capsys=capsys)[0] == 0
 
     code, out, err = _run("inbox", "test", "Dave", capsys=capsys)
@@ -138,6 +140,7 @@ def test_unknown_host_message(services, warehouse_url, monkeypatch, capsys):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     _add("Erin", "--host", "imap.nowhere.example", "--username", "erin@team.example",
+         "--no-verify", "--no-sync",
          password="pw-erin-123", monkeypatch=monkeypatch, capsys=capsys)  # fmt: skip
     monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
     code, _, err = _run("inbox", "test", "Erin", capsys=capsys)
