@@ -86,7 +86,11 @@ def test_inbox_sync_emits_the_asset_event_and_reply_automation_run_twice_acts_on
             " WHERE a.name = 'inboxsync_reply_flags' ORDER BY e.id",
         )
     ]
-    assert {"inbox": name, "new_events": 2} in extras
+    [extra] = [e for e in extras if e.get("inbox") == name]
+    assert extra["new_events"] == 2
+    # The run's figures for the inbox ride along.
+    assert (extra["fetched"], extra["loaded"], extra["quarantined"]) == (4, 4, 0)
+    assert extra["backfill_remaining"] == 0 and extra["seconds"] > 0
 
     for _ in range(2):
         local_airflow.airflow(env, "dags", "test", "reply_automation")
