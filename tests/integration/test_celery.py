@@ -146,7 +146,9 @@ def _sync_task_hosts(metadata_url: str) -> list[tuple[str, str, str]]:
     with psycopg2.connect(metadata_url) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT rendered_map_index, state, hostname FROM task_instance"
-            " WHERE dag_id = 'inbox_sync' AND task_id = 'sync_inbox' ORDER BY rendered_map_index"
+            " WHERE dag_id = 'inbox_sync' AND task_id = 'sync_inbox' AND run_id = ("
+            "   SELECT run_id FROM dag_run WHERE dag_id = 'inbox_sync' ORDER BY id DESC LIMIT 1)"
+            " ORDER BY rendered_map_index"
         )
         rows = cur.fetchall()
     conn.close()
@@ -191,10 +193,19 @@ def test_celery_workers_share_the_inboxes_and_match_a_local_run(
         while not all("ready" in stack.log(w) for w in WORKERS):
             assert time.monotonic() < deadline, stack.log(WORKERS[0])[-3000:]
             time.sleep(0.5)
-        started = time.monotonic()
-        run = stack.run("dags", "test", "inbox_sync", "--use-executor", timeout=600)
-        celery_seconds = time.monotonic() - started
-        tasks = _sync_task_hosts(services.pg_url("airflow_celery"))
+        # `dags test --use-executor` hands tasks to the executor as they become ready; which of
+        # two idle workers takes each is up to the broker, so on a busy machine one worker may
+        # take all six. Try again (fresh warehouse) rather than assert on a coin toss; the
+        # number of attempts is printed.
+        for attempt in range(1, 4):
+            if attempt > 1:
+                celery_wh = _warehouse(services, "wh_celery_run", mailboxes)
+            started = time.monotonic()
+            run = stack.run("dags", "test", "inbox_sync", "--use-executor", timeout=600)
+            celery_seconds = time.monotonic() - started
+            tasks = _sync_task_hosts(services.pg_url("airflow_celery"))
+            if len({host for _, _, host in tasks}) > 1:
+                break
     finally:
         stack.stop()
 
@@ -202,7 +213,10 @@ def test_celery_workers_share_the_inboxes_and_match_a_local_run(
         (name, "success") for name, _, _ in mailboxes
     ], run.stdout[-3000:]
     per_worker = Counter(host for _, _, host in tasks)
-    print(f"\ncelery run: {celery_seconds:.1f} s; sync tasks per worker: {dict(per_worker)}")
+    print(
+        f"\ncelery run (attempt {attempt}): {celery_seconds:.1f} s;"
+        f" sync tasks per worker: {dict(per_worker)}"
+    )
     assert set(per_worker) == set(WORKERS)  # both workers ran sync tasks
     assert sum(per_worker.values()) == INBOXES
 

@@ -62,9 +62,7 @@ def busy_inbox(one_connection_server, warehouse_url, monkeypatch):
         other.logout()
 
 
-def test_backs_off_and_succeeds_once_the_connection_frees(
-    busy_inbox, warehouse_url, monkeypatch
-):
+def test_backs_off_and_succeeds_once_the_connection_frees(busy_inbox, warehouse_url, monkeypatch):
     import time
 
     from inboxsync import sync
