@@ -10,9 +10,9 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from inboxsync import registry, report, warehouse
+from inboxsync import erase, registry, report, warehouse
 from inboxsync.connections import get_connection
 from inboxsync.first_sync import AirflowApiError, start_first_sync
 from inboxsync.hooks import check_inbox
@@ -222,9 +222,30 @@ def cmd_inbox_test(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox_remove(args: argparse.Namespace) -> int:
+    if args.purge:
+        return _erase(args, f"inbox {args.name!r}", lambda **kw: erase.purge_inbox(args.name, **kw))
     with warehouse.transaction() as cur:
         inbox = registry.remove_inbox(cur, args.name)
     print(f"inbox {inbox.name!r} removed with its copies and sync state; messages kept")
+    return 0
+
+
+def cmd_contact_forget(args: argparse.Namespace) -> int:
+    return _erase(args, args.email, lambda **kw: erase.forget_contact(args.email, **kw))
+
+
+def _erase(args: argparse.Namespace, what: str, run: Callable[..., erase.Erased]) -> int:
+    """Show what an erasure deletes, ask (unless --yes), then do it in one transaction."""
+    planned = run(dry_run=True)
+    print(f"{what}: would delete {planned.summary()}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("nothing deleted: confirm with --yes (or run in a terminal)")
+        if input("type 'yes' to delete this for good: ").strip().lower() != "yes":
+            print("nothing deleted")
+            return 1
+    done = run()
+    print(f"{what}: deleted {done.summary()}")
     return 0
 
 
@@ -371,7 +392,25 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=cmd_inbox_test)
     remove = inbox.add_parser("remove", help="disconnect an inbox")
     remove.add_argument("name")
+    remove.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete every message no other inbox holds, with its addresses, flags and "
+        "threads (an erasure: asks first, shows the counts)",
+    )
+    remove.add_argument("--yes", action="store_true", help="with --purge: do not ask")
     remove.set_defaults(func=cmd_inbox_remove)
+
+    contact = sub.add_parser("contact", help="contacts: erasure requests").add_subparsers(
+        dest="contact_command", required=True
+    )
+    forget = contact.add_parser(
+        "forget",
+        help="erase an address: its contact and every message it sent or received, everywhere",
+    )
+    forget.add_argument("email")
+    forget.add_argument("--yes", action="store_true", help="do not ask")
+    forget.set_defaults(func=cmd_contact_forget)
 
     sync = sub.add_parser("sync", help="sync one inbox now (the DAG task's code path)")
     backfill = sub.add_parser("backfill", help="sync one inbox and load all its history now")
@@ -399,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (InboxError, UsageError, registry.UnknownInbox) as exc:
+    except (InboxError, UsageError, registry.UnknownInbox, erase.EraseError) as exc:
         print(f"inboxsync: error: {exc}", file=sys.stderr)
         return 1
 

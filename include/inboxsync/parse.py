@@ -96,7 +96,6 @@ _SIMPLE_ADDRESS = re.compile(
     rf"[ \t]*<(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC}))[ \t]*(?:,|\Z)"
 )
 _BRACKETED_ID = re.compile(r"<([^<>]*)>")
-_COMMENT = re.compile(r"\([^()]*\)")
 _ID_SEPARATORS = re.compile(r"[\s,]+")
 # Charsets that mail agents declare but whose text is really in a superset.
 _CHARSET_SUPERSETS = {
@@ -635,12 +634,25 @@ def _strip_comments(value: str) -> str:
     Returns:
         The value with each comment replaced by a space.
     """
-    while "(" in value:
-        stripped = _COMMENT.sub(" ", value)
-        if stripped == value:
-            break
-        value = stripped
-    return value
+    if "(" not in value:
+        return value
+    # One pass with a stack of open parentheses, not a regex repeated per nesting level: that
+    # was quadratic, and a Date of 500,000 nested parentheses took hours.
+    opened: list[int] = []
+    spans: list[tuple[int, int]] = []  # every balanced "( ... )", inner ones included
+    for position, char in enumerate(value):
+        if char == "(":
+            opened.append(position)
+        elif char == ")" and opened:
+            spans.append((opened.pop(), position + 1))
+    parts: list[str] = []
+    end = 0
+    for start, stop in sorted(spans):
+        if start >= end:  # an outermost comment (nested ones lie inside the previous span)
+            parts.append(value[end:start] + " ")
+            end = stop
+    parts.append(value[end:])
+    return "".join(parts)
 
 
 def _message_key(message_id: str | None, raw: bytes) -> str:
