@@ -447,14 +447,7 @@ class ImapSession:
             info = self.client.select_folder(folder, readonly=True)
         except IMAPClientError as exc:
             raise InboxError(f"cannot open folder {folder!r}: {_decode(exc.args[0])}") from None
-        modseq = info.get(b"HIGHESTMODSEQ")
-        return FolderStatus(
-            name=folder,
-            uidvalidity=int(info[b"UIDVALIDITY"]),
-            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
-            exists=int(info.get(b"EXISTS", 0)),
-            highest_modseq=int(modseq) if modseq is not None else None,
-        )
+        return _folder_status(folder, info, count_key=b"EXISTS")
 
     def status(self, folder: str) -> FolderStatus:
         """STATUS of ``folder`` without opening it: enough to see that nothing changed."""
@@ -465,14 +458,7 @@ class ImapSession:
             info = self.client.folder_status(folder, items)
         except IMAPClientError as exc:
             raise InboxError(f"cannot read folder {folder!r}: {_decode(exc.args[0])}") from None
-        modseq = info.get(b"HIGHESTMODSEQ")
-        return FolderStatus(
-            name=folder,
-            uidvalidity=int(info[b"UIDVALIDITY"]),
-            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
-            exists=int(info.get(b"MESSAGES", 0)),
-            highest_modseq=int(modseq) if modseq is not None else None,
-        )
+        return _folder_status(folder, info, count_key=b"MESSAGES")
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs in the examined folder greater than ``last_uid``, ascending."""
@@ -600,6 +586,18 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS"):
             return value or b""
     return b""
+
+
+def _folder_status(folder: str, info: dict[bytes, Any], *, count_key: bytes) -> FolderStatus:
+    """A FolderStatus from an EXAMINE (EXISTS) or a STATUS (MESSAGES) answer."""
+    modseq = info.get(b"HIGHESTMODSEQ")
+    return FolderStatus(
+        name=folder,
+        uidvalidity=int(info[b"UIDVALIDITY"]),
+        uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
+        exists=int(info.get(count_key, 0)),
+        highest_modseq=int(modseq) if modseq is not None else None,
+    )
 
 
 def _flag_changes(
