@@ -8,6 +8,7 @@ messages say what a person should check.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
@@ -118,13 +119,15 @@ class ImapSettings:
     auth: str = "password"
     auth_mechanism: str | None = None
     oauth: OAuth2Settings | None = None
+    allow_plaintext: bool = False  # security "none" to a host other than this machine
 
     @classmethod
     def from_connection(cls, conn: Any) -> ImapSettings:
         """Build settings from an Airflow connection of type imap.
 
         Extras: ``security`` (ssl, starttls, none), ``ssl_ca_file``, ``timeout``, ``auth``
-        (password, oauth2), ``auth_mechanism`` (login, plain) and the OAuth2 extras listed in
+        (password, oauth2), ``auth_mechanism`` (login, plain), ``allow_plaintext`` (true lets
+        security none send credentials to another host) and the OAuth2 extras listed in
         :mod:`inboxsync.oauth`.
 
         Raises:
@@ -167,6 +170,7 @@ class ImapSettings:
             auth=auth,
             auth_mechanism=mechanism,
             oauth=oauth,
+            allow_plaintext=str(extra.get("allow_plaintext", "")).lower() in ("true", "1", "yes"),
         )
 
     def __repr__(self) -> str:  # never show the password or tokens in a log or traceback
@@ -274,6 +278,13 @@ class ImapSession:
         cfg = self.cfg
         if not cfg.host:
             raise InboxError("no IMAP host configured: set the connection's host")
+        if cfg.security == "none" and not (cfg.allow_plaintext or _is_loopback(cfg.host)):
+            # Checked before any socket opens: the password must not cross a network in clear.
+            raise InboxTLSError(
+                f"security is none but {cfg.host!r} is not this machine: inboxsync will not send "
+                "credentials unencrypted; use security ssl or starttls (or set the connection's "
+                "allow_plaintext extra for a network you trust)"
+            )
         use_ssl = cfg.security == "ssl"
         try:
             client = imapclient.IMAPClient(
@@ -586,6 +597,16 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS"):
             return value or b""
     return b""
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _folder_status(folder: str, info: dict[bytes, Any], *, count_key: bytes) -> FolderStatus:

@@ -237,3 +237,24 @@ def test_token_endpoint_answers_become_actionable_errors(status, body, error, me
     assert str(err.value).startswith(message.format(url=endpoint.url)), str(err.value)
     for secret in (REFRESH, CLIENT_SECRET, "x-SECRET-x"):
         assert secret not in str(err.value)
+
+
+def test_security_none_refuses_a_remote_host_before_any_connection(monkeypatch):
+    import socket
+
+    from inboxsync.imap import ImapSession, ImapSettings, InboxTLSError
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    cfg = ImapSettings("imap.example.com", 143, "u@example.com", "pw-secret-1", "none")
+    with pytest.raises(InboxTLSError, match="will not send credentials unencrypted") as exc:
+        ImapSession(cfg).__enter__()
+    assert "pw-secret-1" not in str(exc.value)
+    # Loopback, and an explicit opt-in, pass the check (and then need a server).
+    from inboxsync import imap
+
+    assert imap._is_loopback("127.0.0.1") and imap._is_loopback("::1")
+    assert imap._is_loopback("localhost") and not imap._is_loopback("10.0.0.1")
+    assert ImapSettings.__dataclass_fields__["allow_plaintext"].default is False
