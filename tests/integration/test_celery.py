@@ -193,28 +193,34 @@ def test_celery_workers_share_the_inboxes_and_match_a_local_run(
         while not all("ready" in stack.log(w) for w in WORKERS):
             assert time.monotonic() < deadline, stack.log(WORKERS[0])[-3000:]
             time.sleep(0.5)
-        # `dags test --use-executor` hands tasks to the executor as they become ready; which of
-        # two idle workers takes each is up to the broker, so on a busy machine one worker may
-        # take all six. Try again (fresh warehouse) rather than assert on a coin toss; the
-        # number of attempts is printed.
-        for attempt in range(1, 4):
-            if attempt > 1:
-                celery_wh = _warehouse(services, "wh_celery_run", mailboxes)
-            started = time.monotonic()
-            run = stack.run("dags", "test", "inbox_sync", "--use-executor", timeout=600)
-            celery_seconds = time.monotonic() - started
-            tasks = _sync_task_hosts(services.pg_url("airflow_celery"))
-            if len({host for _, _, host in tasks}) > 1:
-                break
+        # A real scheduler queues the six mapped sync tasks together; each worker (concurrency
+        # 1, prefetch 1) holds one at a time, so both must take some. (`dags test
+        # --use-executor` hands tasks over one by one, which left the spread to chance.)
+        stack.run("dags", "reserialize")
+        stack.start("scheduler", "scheduler")
+        started = time.monotonic()
+        with stack.client() as api:
+            # Unpausing creates the latest hourly run at once: that run syncs the six inboxes.
+            api.patch("/api/v2/dags/inbox_sync", json={"is_paused": False}).raise_for_status()
+            deadline = time.monotonic() + 300
+            while True:
+                runs = api.get("/api/v2/dags/inbox_sync/dagRuns").json()["dag_runs"]
+                if runs and all(r["state"] in ("success", "failed") for r in runs):
+                    break
+                assert time.monotonic() < deadline, stack.log("scheduler")[-3000:]
+                time.sleep(1)
+        celery_seconds = time.monotonic() - started
+        tasks = _sync_task_hosts(services.pg_url("airflow_celery"))
+        run_states = [r["state"] for r in runs]
     finally:
         stack.stop()
 
     assert [(name, state) for name, state, _ in tasks] == [
         (name, "success") for name, _, _ in mailboxes
-    ], run.stdout[-3000:]
+    ], run_states
     per_worker = Counter(host for _, _, host in tasks)
     print(
-        f"\ncelery run (attempt {attempt}): {celery_seconds:.1f} s;"
+        f"\ncelery run (scheduler): {celery_seconds:.1f} s;"
         f" sync tasks per worker: {dict(per_worker)}"
     )
     assert set(per_worker) == set(WORKERS)  # both workers ran sync tasks
