@@ -176,6 +176,9 @@ def test_celery_workers_share_the_inboxes_and_match_a_local_run(
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + services.pg_url("airflow_celery"),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
             "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": (
+                "tests.integration.celery_config.CELERY_CONFIG"
+            ),
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.airflow_stack.worker_hostname",
             "PYTHONPATH": str(REPO),
         },
