@@ -25,24 +25,6 @@ WHERE m.message_key = l.message_key AND m.thread_id IS DISTINCT FROM l.thread_id
 
 INSERT INTO derive_threads SELECT DISTINCT thread_id FROM derive_links ON CONFLICT DO NOTHING;
 
--- The affected threads' rows: the root is the first message by date. One pass over their
--- members (a per-thread lateral query costs a scan each when the statistics are stale).
+-- The affected threads' rows (inboxsync.refresh_threads, migration 0006).
 ANALYZE derive_threads;
-WITH members AS (
-    SELECT m.thread_id, m.message_key, m.subject, m.sent_at
-    FROM inboxsync.messages m JOIN derive_threads USING (thread_id)
-), agg AS (
-    SELECT thread_id, min(sent_at) AS first_at, max(sent_at) AS last_at, count(*) AS n
-    FROM members GROUP BY thread_id
-), root AS (
-    SELECT DISTINCT ON (thread_id) thread_id, message_key, subject
-    FROM members ORDER BY thread_id, sent_at NULLS LAST, message_key
-)
-INSERT INTO inboxsync.threads AS t (
-    thread_id, root_message_key, subject, first_message_at, last_message_at, message_count)
-SELECT thread_id, root.message_key, root.subject, agg.first_at, agg.last_at, agg.n
-FROM agg JOIN root USING (thread_id)
-ON CONFLICT (thread_id) DO UPDATE SET
-    root_message_key = EXCLUDED.root_message_key, subject = EXCLUDED.subject,
-    first_message_at = EXCLUDED.first_message_at, last_message_at = EXCLUDED.last_message_at,
-    message_count = EXCLUDED.message_count, updated_at = now();
+SELECT inboxsync.refresh_threads(ARRAY(SELECT thread_id FROM derive_threads));

@@ -76,21 +76,7 @@ WHERE NOT EXISTS (SELECT 1 FROM inboxsync.messages m WHERE m.thread_id = e.threa
 DELETE FROM inboxsync.thread_nodes WHERE thread_id IN (SELECT thread_id FROM erase_empty_threads);
 DELETE FROM inboxsync.thread_merges WHERE thread_id IN (SELECT thread_id FROM erase_empty_threads);
 DELETE FROM inboxsync.threads WHERE thread_id IN (SELECT thread_id FROM erase_empty_threads);
-WITH members AS (
-    SELECT m.thread_id, m.message_key, m.subject, m.sent_at
-    FROM inboxsync.messages m JOIN erase_refresh USING (thread_id)
-), agg AS (
-    SELECT thread_id, min(sent_at) AS first_at, max(sent_at) AS last_at, count(*) AS n
-    FROM members GROUP BY thread_id
-), root AS (
-    SELECT DISTINCT ON (thread_id) thread_id, message_key, subject
-    FROM members ORDER BY thread_id, sent_at NULLS LAST, message_key
-)
-UPDATE inboxsync.threads t SET
-    root_message_key = root.message_key, subject = root.subject, first_message_at = agg.first_at,
-    last_message_at = agg.last_at, message_count = agg.n, updated_at = now()
-FROM agg JOIN root USING (thread_id)
-WHERE t.thread_id = agg.thread_id;
+SELECT inboxsync.refresh_threads(ARRAY(SELECT thread_id FROM erase_refresh));
 
 -- Contacts: the forgotten address, and addresses seen by sync only in the erased messages (a
 -- manual or team contact stays); the others' first and last seen come from what remains.
