@@ -162,4 +162,11 @@ def _erase(cur: psycopg2.extensions.cursor, *, dry_run: bool) -> Erased:
         return counts
     cur.execute(warehouse.read_sql("erase/erase.sql"))
     contacts, threads, renamed = cur.fetchone()
+    # What the dropped foreign key of message_copies (migration 0007) used to refuse.
+    cur.execute(
+        "SELECT count(*) FROM inboxsync.message_copies c JOIN erase_messages e USING (message_key)"
+    )
+    orphans = cur.fetchone()[0]
+    if orphans:
+        raise RuntimeError(f"erasure would leave {orphans} copies of deleted messages; rolled back")
     return replace(counts, contacts=contacts, threads=threads, threads_renamed=renamed)

@@ -15,6 +15,7 @@ next one continues where it left off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -34,9 +35,10 @@ from inboxsync.imap import (
     InboxThrottled,
     as_throttled,
 )
-from inboxsync.load import apply_changes, build_batch, load_batch, remap_folder
+from inboxsync.load import apply_changes, build_batch, remap_folder, stage_batch, write_batch
 from inboxsync.parse import QuarantineError, parse_header
 from inboxsync.registry import Inbox
+from inboxsync.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,7 @@ class _Run:
     budget: Budget
     on_batch: ProgressHook | None
     url: str
+    writer: Writer
     current_folder: str | None = None
     since_derive: int = 0  # messages loaded since the last derive step
     derived: list[derive.DeriveResult] = field(default_factory=list)
@@ -276,10 +279,11 @@ def _sync_with_backoff(
     attempts = settings.THROTTLE_RETRIES + 1
     for attempt in range(1, attempts + 1):
         try:
-            with ImapSession(cfg) as imap:
+            with ImapSession(cfg) as imap, Writer(url) as writer:
                 size = batch_size or settings.BATCH_SIZE
-                run = _Run(conn, imap, inbox, team, size, budget, on_batch, url)
+                run = _Run(conn, imap, inbox, team, size, budget, on_batch, url, writer)
                 result = _sync(run)
+                writer.flush()
                 # Threads, directions, reply flags and events for what is left; still under
                 # this inbox's sync lock.
                 _derive(run, result.history_ranges)
@@ -325,6 +329,15 @@ def _sync(run: _Run) -> InboxResult:
     return result
 
 
+@contextlib.contextmanager
+def _tx(run: _Run) -> Iterator[psycopg2.extensions.cursor]:
+    """A transaction on the run's own connection, once the writer has committed what it holds
+    (the run's reads and writes see, and come after, every batch handed over before them)."""
+    run.writer.flush()
+    with run.conn, run.conn.cursor() as cur:
+        yield cur
+
+
 # -- pass 1: plan, re-map, changes, new mail ----------------------------------------------------
 
 
@@ -342,7 +355,7 @@ def _quiet_folders(run: _Run) -> dict[str, _FolderRun]:
     """
     if not run.imap.has("QRESYNC"):
         return {}
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         cur.execute(
             "SELECT folder, uidvalidity, last_uid, highest_modseq FROM inboxsync.sync_state"
             " WHERE inbox_id = %s AND uidvalidity IS NOT NULL AND highest_modseq IS NOT NULL"
@@ -396,7 +409,7 @@ def _prepare_folder(run: _Run, name: str) -> _FolderRun:
 
 
 def _read_state(run: _Run, folder: str) -> tuple | None:
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         cur.execute(
             "SELECT uidvalidity, last_uid, coalesce(backfill_uid, 1), highest_modseq"
             " FROM inboxsync.sync_state WHERE inbox_id = %s AND folder = %s",
@@ -408,7 +421,7 @@ def _read_state(run: _Run, folder: str) -> tuple | None:
 def _start_folder(run: _Run, status: FolderStatus) -> tuple[int, int]:
     """First sync of a folder: everything on the server now is history, fetched newest first."""
     top = status.uidnext - 1 if status.uidnext else max(run.imap.all_uids(), default=0)
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         cur.execute(
             """
             INSERT INTO inboxsync.sync_state
@@ -449,7 +462,7 @@ def _remap(run: _Run, status: FolderStatus, old_uidvalidity: int, result: Folder
         for uid, (raw, gm_msgid) in run.imap.fetch_ids(uids).items()
     ]
     top = status.uidnext - 1 if status.uidnext else max(uids, default=0)
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         result.remapped, result.expunged = remap_folder(
             cur,
             identities,
@@ -489,7 +502,7 @@ def _sync_changes(run: _Run, folder: _FolderRun, *, since_modseq: int | None) ->
     vanished = changes.vanished
     if vanished is None:
         vanished = frozenset(known - set(run.imap.all_uids()))
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         updated, expunged = apply_changes(
             cur,
             changes.flags,
@@ -504,7 +517,7 @@ def _sync_changes(run: _Run, folder: _FolderRun, *, since_modseq: int | None) ->
 
 
 def _live_uids(run: _Run, folder: _FolderRun) -> set[int]:
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         cur.execute(
             "SELECT uid FROM inboxsync.message_copies WHERE inbox_id = %s AND folder = %s"
             " AND uidvalidity = %s AND expunged_at IS NULL",
@@ -515,7 +528,7 @@ def _live_uids(run: _Run, folder: _FolderRun) -> set[int]:
 
 def _known_uids_below(run: _Run, folder: _FolderRun) -> set[int]:
     """UIDs under the low-water mark that are loaded already (re-mapped copies, quarantine)."""
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         cur.execute(
             "SELECT uid FROM inboxsync.message_copies WHERE inbox_id = %(i)s AND folder = %(f)s"
             " AND uidvalidity = %(v)s AND uid < %(b)s"
@@ -562,31 +575,38 @@ def _load(run: _Run, folder: _FolderRun, uids: Sequence[int], *, history: bool) 
 
 
 def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: bool) -> None:
+    """Fetch and parse one batch here, and hand it to the writer to commit with its checkpoint."""
     started = time.monotonic()
     fetched = run.imap.fetch_headers(chunk)
-    batch = build_batch(fetched, run.team)
+    staged = stage_batch(build_batch(fetched, run.team), run.team)
     nbytes = sum(len(c.raw_header) for c in fetched)
     if history:
         folder.history = folder.history[len(chunk) :]
-    with run.conn, run.conn.cursor() as cur:
-        load_batch(
-            cur,
-            batch,
-            inbox_id=run.inbox.inbox_id,
-            folder=folder.name,
-            uidvalidity=folder.status.uidvalidity,
-            last_uid=None if history else chunk[-1],
-            backfill_uid=min(chunk) if history else None,
-            backfill_remaining=len(folder.history) if history else None,
-            create_contacts=run.inbox.create_contacts,
-            created_by=f"sync:{run.inbox.name}",
-            team=run.team,
-        )
-    run.budget.spend(len(fetched), nbytes)
     r = folder.result
+    write = functools.partial(
+        write_batch,
+        staged=staged,
+        inbox_id=run.inbox.inbox_id,
+        folder=folder.name,
+        uidvalidity=folder.status.uidvalidity,
+        last_uid=None if history else chunk[-1],
+        backfill_uid=min(chunk) if history else None,
+        backfill_remaining=len(folder.history) if history else None,
+        create_contacts=run.inbox.create_contacts,
+        created_by=f"sync:{run.inbox.name}",
+    )
+
+    def commit(conn: psycopg2.extensions.connection) -> None:
+        with conn, conn.cursor() as cur:
+            write(cur)
+        if run.on_batch:
+            run.on_batch(r)
+
+    run.writer.submit(commit)
+    run.budget.spend(len(fetched), nbytes)
     r.fetched += len(fetched)
-    r.loaded += len(batch.copies)
-    r.quarantined += len(batch.quarantined)
+    r.loaded += staged.loaded
+    r.quarantined += staged.quarantined
     r.bytes += nbytes
     r.batches += 1
     if history:
@@ -598,17 +618,16 @@ def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: boo
     run.since_derive += len(fetched)
     if run.since_derive >= settings.DERIVE_EVERY:
         # Long backfills derive as they go: reply flags of recent mail arrive early, and each
-        # derive step stays small (its cost grows faster than the messages it handles).
-        _derive(run)
-    if run.on_batch:
-        run.on_batch(r)
+        # derive step stays small (its cost grows faster than the messages it handles). The
+        # writer runs it after the batches before it, while the next ones are fetched.
+        run.since_derive = 0
+        run.writer.submit(lambda _conn: _derive(run))
 
 
 def _derive(run: _Run, history_ranges: Sequence[derive.HistoryRange] = ()) -> None:
     run.derived.append(
         derive.run(run.url, history_ranges=history_ranges, inbox_ids=[run.inbox.inbox_id])
     )
-    run.since_derive = 0
 
 
 def _total(results: Sequence[derive.DeriveResult]) -> derive.DeriveResult | None:
@@ -663,7 +682,7 @@ def _log_progress(run: _Run, done: int, total: int, seconds: float) -> None:
 def _finish_folder(run: _Run, folder: _FolderRun) -> None:
     r, status = folder.result, folder.status
     history_rate = r.history / r.seconds if r.history and r.seconds else None
-    with run.conn, run.conn.cursor() as cur:
+    with _tx(run) as cur:
         cur.execute(
             """
             UPDATE inboxsync.sync_state

@@ -61,7 +61,12 @@ def connect(url: str | None = None) -> psycopg2.extensions.connection:
     Returns:
         An open connection.
     """
-    return psycopg2.connect(url or warehouse_url(), application_name="inboxsync")
+    # JIT compiles a query's expressions when its estimated cost is high, which the derive
+    # step's statements over the growing tables are: compiling took longer than running them
+    # (1 to 2 s a statement, measured by `make bench` with auto_explain). Off for our sessions.
+    return psycopg2.connect(
+        url or warehouse_url(), application_name="inboxsync", options="-c jit=off"
+    )
 
 
 @contextmanager

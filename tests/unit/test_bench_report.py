@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from inboxsync.bench.probe import StageTimer
@@ -57,24 +59,36 @@ def test_stage_timer_counts_calls_and_restores_the_original():
             _Target().fail()
     finally:
         _Target.work = original
-    assert timer.calls == {"fetch": 2, "parse": 1}
-    assert set(timer.seconds) == {"fetch", "parse"}
+    assert timer.calls == {"sync: fetch": 2, "sync: parse": 1}
+    assert set(timer.seconds) == {"sync: fetch", "sync: parse"}
     assert all(s >= 0 for s in timer.seconds.values())
+
+
+def test_stage_timer_tells_the_writer_thread_from_the_sync_thread():
+    timer = StageTimer()
+    work = timer.wrap("load", lambda: None)
+    thread = threading.Thread(target=work, name="inboxsync-writer")
+    thread.start()
+    thread.join()
+    work()
+    assert timer.calls == {"writer: load": 1, "sync: load": 1}
 
 
 def test_stage_timer_installs_on_the_sync_call_sites_and_removes_them():
     from inboxsync import derive, sync
     from inboxsync.imap import ImapSession
 
-    before = (ImapSession.fetch_headers, sync.build_batch, sync.load_batch, derive.run)
+    def sites():
+        return (ImapSession.fetch_headers, sync.build_batch, sync.stage_batch, sync.write_batch,
+                derive.run)  # fmt: skip
+
+    before = sites()
     timer = StageTimer()
     with timer.installed():
         assert ImapSession.fetch_headers is not before[0]
-        assert ImapSession.fetch_headers.__wrapped__ is before[0]
-        assert sync.build_batch.__wrapped__ is before[1]
-        assert sync.load_batch.__wrapped__ is before[2]
-        assert derive.run.__wrapped__ is before[3]
-    assert (ImapSession.fetch_headers, sync.build_batch, sync.load_batch, derive.run) == before
+        for wrapped, original in zip(sites(), before, strict=True):
+            assert wrapped.__wrapped__ is original
+    assert sites() == before
     assert timer.unwrapped == []
 
 

@@ -20,6 +20,7 @@ import json
 import logging
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,9 +32,15 @@ STAGE_TARGETS: tuple[tuple[str, str, str], ...] = (
     ("inboxsync.imap:ImapSession", "uids_after", "search"),
     ("inboxsync.imap:ImapSession", "fetch_headers", "fetch"),
     ("inboxsync.sync", "build_batch", "parse"),
-    ("inboxsync.sync", "load_batch", "load"),
+    ("inboxsync.sync", "stage_batch", "stage"),
+    ("inboxsync.sync", "write_batch", "load"),
     ("inboxsync.derive", "run", "derive"),
 )
+
+
+def thread_label() -> str:
+    """ "sync" for the run's own thread, "writer" for the warehouse writer's (stages overlap)."""
+    return "writer" if threading.current_thread().name.startswith("inboxsync-writer") else "sync"
 
 
 def memory_kb() -> dict[str, int]:
@@ -60,11 +67,12 @@ class StageTimer:
         @functools.wraps(func)
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
+            key = f"{thread_label()}: {stage}"
             try:
                 return func(*args, **kwargs)
             finally:
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
-                self.calls[stage] = self.calls.get(stage, 0) + 1
+                self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+                self.calls[key] = self.calls.get(key, 0) + 1
 
         return timed
 

@@ -142,13 +142,21 @@ def run_ceiling(services: localenv.LocalServices, user: str) -> ceiling.CeilingR
 
 
 def summarise_full(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    """Medians over full-sync probe results; ``other`` is the wall time no stage accounts for."""
+    """Medians over full-sync probe results.
+
+    Stages are "thread: stage": the sync's thread fetches, parses and stages batches while the
+    writer's thread loads them and derives, so the two threads' stages overlap. The sync thread's
+    ``other`` is its wall time no stage accounts for: waiting for a writer that is behind, plus
+    EXAMINE, planning and bookkeeping.
+    """
     stages: dict[str, list[float]] = {}
     for run in runs:
-        for stage, seconds in run["stages_s"].items():
+        for stage, seconds in sorted(run["stages_s"].items()):
             stages.setdefault(stage, []).append(seconds)
-        covered = sum(s for k, s in run["stages_s"].items())
-        stages.setdefault("other (examine, plan, commit)", []).append(run["wall_s"] - covered)
+        covered = sum(s for k, s in run["stages_s"].items() if k.startswith("sync:"))
+        stages.setdefault("sync: other (waiting for the writer, examine, plan)", []).append(
+            run["wall_s"] - covered
+        )
     wall = report.median(r["wall_s"] for r in runs)
     points = {p for r in runs for p in r["peak_rss_at_kb"]}
     return {

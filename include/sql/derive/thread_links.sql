@@ -19,9 +19,12 @@ SELECT node, thread_id FROM derive_nodes
 ON CONFLICT (node) DO UPDATE SET thread_id = EXCLUDED.thread_id
 WHERE n.thread_id <> EXCLUDED.thread_id;
 
-UPDATE inboxsync.messages m SET thread_id = l.thread_id
-FROM derive_links l
-WHERE m.message_key = l.message_key AND m.thread_id IS DISTINCT FROM l.thread_id;
+-- The pending messages get their thread and are marked derived in one UPDATE: each UPDATE of a
+-- message writes a new row version and an entry in each of its indexes (finish.sql marks any
+-- pending message left without a link).
+UPDATE inboxsync.messages m SET thread_id = l.thread_id, derived_at = now(), history = p.history
+FROM derive_links l JOIN derive_pending p USING (message_key)
+WHERE m.message_key = l.message_key;
 
 INSERT INTO derive_threads SELECT DISTINCT thread_id FROM derive_links ON CONFLICT DO NOTHING;
 

@@ -33,11 +33,15 @@ SET replied = false, reply_message_key = NULL, replied_at = NULL, response_secon
     detected_at = NULL, history = NULL, event_id = NULL
 WHERE f.reply_message_key IN (SELECT message_key FROM erase_messages);
 
--- Copies, quarantined copies, then the messages (their addresses and references cascade).
+-- Copies, quarantined copies, then the messages with their addresses and references (no
+-- foreign key cascades to them since migration 0007).
 DELETE FROM inboxsync.message_copies c USING erase_copies e
 WHERE (c.inbox_id, c.folder, c.uidvalidity, c.uid) = (e.inbox_id, e.folder, e.uidvalidity, e.uid);
 DELETE FROM inboxsync.quarantine q USING erase_quarantine e
 WHERE (q.inbox_id, q.folder, q.uidvalidity, q.uid) = (e.inbox_id, e.folder, e.uidvalidity, e.uid);
+DELETE FROM inboxsync.message_addresses a USING erase_messages e WHERE a.message_key = e.message_key;
+DELETE FROM inboxsync.message_references r USING erase_messages e
+WHERE r.message_key = e.message_key;
 DELETE FROM inboxsync.messages m USING erase_messages e WHERE m.message_key = e.message_key;
 
 -- Thread nodes no remaining message has or references.
