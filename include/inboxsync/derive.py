@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
@@ -161,7 +160,7 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
     ]
     nodes = {node for msg in pending for node in threads.nodes_of(msg)}
     cur.execute("CREATE TEMP TABLE derive_lookup (node uuid) ON COMMIT DROP")
-    _copy(cur, "derive_lookup", ((str(n),) for n in nodes))
+    _copy(cur, "derive_lookup", ((n,) for n in nodes))
     cur.execute(
         """
         SELECT n.node, n.thread_id, t.first_message_at
@@ -170,10 +169,10 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
         LEFT JOIN inboxsync.threads t USING (thread_id)
         """
     )
-    existing_nodes: dict[uuid.UUID, str] = {}
+    existing_nodes: dict[threads.Node, str] = {}
     existing_threads: dict[str, threads.ExistingThread] = {}
     for node, thread_id, first_at in cur.fetchall():
-        existing_nodes[uuid.UUID(node)] = thread_id
+        existing_nodes[node] = thread_id
         existing_threads[thread_id] = threads.ExistingThread(thread_id, first_at)
     linked = threads.link(pending, existing_nodes, existing_threads)
     result.new_threads = len(linked.new_threads)
@@ -188,7 +187,7 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
     _copy(
         cur,
         "derive_nodes",
-        ((str(node), thread_id) for node, thread_id in linked.node_threads.items()
+        ((node, thread_id) for node, thread_id in linked.node_threads.items()
          if existing_nodes.get(node) != thread_id),
     )  # fmt: skip
     _copy(cur, "derive_merges", linked.merges.items())
