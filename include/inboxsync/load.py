@@ -205,7 +205,8 @@ def _payload(rows: Callable[[], Iterable[Sequence[object]]]) -> tuple[str, str]:
     CSV written by the csv module (C code) costs a third of COPY's text format escaped field by
     field in Python. It is used unless a value could not survive it: a string that is exactly
     the NULL marker, or a NUL character (which the text format drops); then the rows are written
-    in the text format, so the staged values are the same either way.
+    in the text format, so the staged values are the same either way. Values are str, int,
+    bool, datetime or None: bytes go through `_copy_text` (bytea's hex form).
     """
     out: list[tuple[object, ...]] = []
     for row in rows():
@@ -254,9 +255,11 @@ def _copy_payload(cur: psycopg2.extensions.cursor, sql: str, payload: str) -> No
 
 
 def _copy(cur: psycopg2.extensions.cursor, table: str, rows: Iterable[Sequence[object]]) -> None:
-    text = _copy_text(rows)
-    if text:
-        _copy_payload(cur, f"COPY {table} FROM STDIN", text)
+    """COPY ``rows`` (str, int, bool, datetime or None values; no bytes) into ``table``."""
+    rows = list(rows)
+    options, payload = _payload(lambda: rows)
+    if payload:
+        _copy_payload(cur, f"COPY {table} FROM STDIN{options}", payload)
 
 
 # -- folder-level changes ---------------------------------------------------------------------

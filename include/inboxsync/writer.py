@@ -51,6 +51,13 @@ class Writer:
             name: The thread's name (shows in py-spy and thread dumps).
         """
         self._conn = warehouse.connect(url)
+        with self._conn, self._conn.cursor() as cur:
+            # A batch's commit need not wait for its WAL to reach the disk: a server crash can
+            # only lose the last commits whole, checkpoint included, and the next run fetches
+            # those batches again ("as if aborted cleanly", PostgreSQL's documentation says).
+            # The derive step, whose reply_events consumers may already have read, keeps
+            # synchronous commits on its own connection.
+            cur.execute("SET synchronous_commit = off")
         # Each round trip to PostgreSQL gives up the GIL and must take it back from the fetching
         # thread, which keeps it for the interpreter's switch interval (5 ms) when busy: a batch
         # makes about ten round trips. A shorter interval while the writer runs cuts that wait.
