@@ -8,6 +8,7 @@ messages say what a person should check.
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import ipaddress
 import logging
 import re
@@ -259,6 +260,7 @@ class ImapSession:
         self.client: imapclient.IMAPClient | None = None
 
     def __enter__(self) -> ImapSession:
+        allow_long_lines()
         self.client = self._connect()
         try:
             self._login()
@@ -889,6 +891,17 @@ def _header_bytes(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS"):
             return value or b""
     return b""
+
+
+#: The longest response line to accept. UID SEARCH answers in one line, about 7 bytes a UID, and
+#: imaplib refuses lines over 1,000,000 bytes (``imaplib._MAXLINE``): a folder of 150,000
+#: messages or more could not be synced. 64 MiB is a folder of about 9 million messages.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+def allow_long_lines() -> None:
+    """Raise imaplib's response line limit (a module global) to `MAX_LINE_BYTES`."""
+    imaplib._MAXLINE = max(imaplib._MAXLINE, MAX_LINE_BYTES)
 
 
 def _is_loopback(host: str) -> bool:

@@ -14,6 +14,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from inboxsync.imap import allow_long_lines
 from inboxsync.parse import HEADER_FIELDS
 
 FETCH_ITEMS = "(BODY.PEEK[HEADER.FIELDS ({})] FLAGS INTERNALDATE RFC822.SIZE)".format(
@@ -58,6 +59,7 @@ def raw_fetch(
     Returns:
         Messages and header bytes received, and the seconds from the first FETCH to the last.
     """
+    allow_long_lines()  # the SEARCH ALL answer of a large folder is one long line
     ctx = ssl.create_default_context(cafile=ca_file)
     client = imaplib.IMAP4_SSL(host, port, ssl_context=ctx)
     try:
