@@ -53,25 +53,43 @@ _NON_DELIVERY_REPORTS = frozenset({"disposition-notification", "feedback-report"
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>")
 _COMMENT = re.compile(r"\([^()]*\)")
 
+
+def _any_of(alternatives: tuple[str, ...]) -> re.Pattern[str]:
+    """Compile regex alternatives into one case-insensitive pattern that searches fast.
+
+    Under IGNORECASE the regex engine cannot skip to a likely start, so a plain alternation tries
+    every alternative at every character. A lookahead on the alternatives' first characters
+    rejects most positions at once: the same matches, about three times faster.
+
+    Args:
+        alternatives: Regexes that each begin with a literal character.
+
+    Returns:
+        The compiled pattern.
+    """
+    first = "".join(sorted({alternative[0] for alternative in alternatives}))
+    return re.compile(rf"(?=[{first}])(?:{'|'.join(alternatives)})", re.IGNORECASE)
+
+
 # Subjects MTAs put on non-delivery reports; used only together with a null envelope sender.
-_BOUNCE_SUBJECT = re.compile(
-    r"undeliver|delivery status|delivery failure|"
-    r"delivery has failed|delivery failed|mail delivery failed|returned mail|failure notice|"
-    r"non[- ]?delivery|nondeliverable|not delivered|could not be delivered|"
-    r"unzustellbar|non remis|no se puede entregar|message not delivered|mail system error|"
-    r"delivery notification|returned to sender",
-    re.IGNORECASE,
-)
+_BOUNCE_WORDS = (
+    r"undeliver", r"delivery status", r"delivery failure", r"delivery has failed",
+    r"delivery failed", r"mail delivery failed", r"returned mail", r"failure notice",
+    r"non[- ]?delivery", r"nondeliverable", r"not delivered", r"could not be delivered",
+    r"unzustellbar", r"non remis", r"no se puede entregar", r"message not delivered",
+    r"mail system error", r"delivery notification", r"returned to sender",
+)  # fmt: skip
+_BOUNCE_SUBJECT = _any_of(_BOUNCE_WORDS)
 # Subjects of vacation and out-of-office replies in the languages our teams see most; used only
 # as a supporting signal.
-_VACATION_SUBJECT = re.compile(
-    r"out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autorespons|"
-    r"vacation|away from|on leave|abwesenheit|automatische antwort|r[ée]ponse automatique|"
-    r"absence|respuesta autom[áa]tica|fuera de la oficina|risposta automatica|"
-    r"resposta autom[áa]tica|afwezig|automatisch antwoord|autosvar|automaattinen vastaus|"
-    r"自動応答|自动回复",
-    re.IGNORECASE,
-)
+_VACATION_WORDS = (
+    r"out of (?:the )?office", r"automatic reply", r"auto[- ]?reply", r"auto[- ]?response",
+    r"autorespons", r"vacation", r"away from", r"on leave", r"abwesenheit",
+    r"automatische antwort", r"r[ée]ponse automatique", r"absence", r"respuesta autom[áa]tica",
+    r"fuera de la oficina", r"risposta automatica", r"resposta autom[áa]tica", r"afwezig",
+    r"automatisch antwoord", r"autosvar", r"automaattinen vastaus", r"自動応答", r"自动回复",
+)  # fmt: skip
+_VACATION_SUBJECT = _any_of(_VACATION_WORDS)
 
 
 def classify(headers: Mapping[str, str]) -> str:
@@ -89,11 +107,12 @@ def classify(headers: Mapping[str, str]) -> str:
     content_type = fields.get("content-type", "")
     report_type = _report_type(content_type)
     subject = fields.get("subject", "")
-    if _is_bounce(fields, report_type, subject):
-        return BOUNCE
-    if _is_auto_reply(fields, report_type, subject):
-        return AUTO_REPLY
     precedence = _first_token(fields.get("precedence", ""))
+    null_sender = _is_null_sender(fields)
+    if _is_bounce(fields, report_type, subject, null_sender):
+        return BOUNCE
+    if _is_auto_reply(fields, report_type, subject, precedence, null_sender):
+        return AUTO_REPLY
     if fields.get("list-id", "").strip() or precedence == "list":
         return LIST
     if precedence in ("bulk", "junk") or fields.get("list-unsubscribe", "").strip():
@@ -101,7 +120,9 @@ def classify(headers: Mapping[str, str]) -> str:
     return HUMAN
 
 
-def _is_bounce(fields: Mapping[str, str], report_type: str | None, subject: str) -> bool:
+def _is_bounce(
+    fields: Mapping[str, str], report_type: str | None, subject: str, null_sender: bool
+) -> bool:
     """Tell whether the fields describe a non-delivery report.
 
     Args:
@@ -109,6 +130,7 @@ def _is_bounce(fields: Mapping[str, str], report_type: str | None, subject: str)
         report_type: The report-type of a multipart/report body, "" when it has none, or None
             when the message is not a multipart/report.
         subject: The decoded subject.
+        null_sender: What `_is_null_sender` says of the fields.
 
     Returns:
         True for a bounce.
@@ -118,19 +140,27 @@ def _is_bounce(fields: Mapping[str, str], report_type: str | None, subject: str)
     if _sender_is_daemon(fields.get("from")) or _sender_is_daemon(fields.get("sender")):
         return True
     # Weaker signals, each only together with a delivery system's envelope sender.
-    if not _is_null_sender(fields):
+    if not null_sender:
         return False
     looks_like_report = report_type is not None and report_type not in _NON_DELIVERY_REPORTS
     return looks_like_report or bool(_BOUNCE_SUBJECT.search(subject))
 
 
-def _is_auto_reply(fields: Mapping[str, str], report_type: str | None, subject: str) -> bool:
+def _is_auto_reply(
+    fields: Mapping[str, str],
+    report_type: str | None,
+    subject: str,
+    precedence: str,
+    null_sender: bool,
+) -> bool:
     """Tell whether the fields describe an automatic answer (RFC 3834 and its predecessors).
 
     Args:
         fields: Lower-cased field name to value.
         report_type: As for `_is_bounce`.
         subject: The decoded subject.
+        precedence: The first token of Precedence, see `_first_token`.
+        null_sender: What `_is_null_sender` says of the fields.
 
     Returns:
         True for an auto-reply.
@@ -139,11 +169,10 @@ def _is_auto_reply(fields: Mapping[str, str], report_type: str | None, subject: 
         value = fields.get(name)
         if value is not None and _first_token(value) not in _NEGATIVE_VALUES:
             return True
-    precedence = _first_token(fields.get("precedence", ""))
     if precedence == "auto_reply" or report_type in _NON_DELIVERY_REPORTS:
         return True
     # A vacation subject alone is weak evidence: people type "Out of office" themselves.
-    supported = precedence in ("bulk", "junk") or _is_null_sender(fields)
+    supported = precedence in ("bulk", "junk") or null_sender
     return supported and bool(_VACATION_SUBJECT.search(subject))
 
 
@@ -205,6 +234,10 @@ def _sender_is_daemon(value: str | None) -> bool:
     """
     if not value:
         return False
+    # Every name in _BOUNCE_LOCAL_PARTS holds one of these: most values are rejected here.
+    lowered = value.lower()
+    if "daemon" not in lowered and "master" not in lowered:
+        return False
     match = _ANGLE_ADDR.search(value)
     if match is None:
         address = _COMMENT.sub(" ", value)
@@ -226,5 +259,7 @@ def _first_token(value: str) -> str:
     Returns:
         The token, e.g. ``"auto-replied"``; "" when there is none.
     """
-    token = _COMMENT.sub(" ", value).split(";", 1)[0].strip().lower()
+    if "(" in value:
+        value = _COMMENT.sub(" ", value)
+    token = value.split(";", 1)[0].strip().lower()
     return token.split()[0] if token else ""
