@@ -143,6 +143,8 @@ class InboxResult:
     # UIDs loaded as history (first sync, backfill): their replies fire no reply_event.
     history_ranges: list[derive.HistoryRange] = field(default_factory=list, repr=False)
     derived: derive.DeriveResult | None = None
+    # Wall seconds of the whole sync_inbox call (folders and the writer's work overlap).
+    seconds: float = 0.0
 
     @property
     def fetched(self) -> int:
@@ -168,6 +170,7 @@ class InboxResult:
             "throttled": self.throttled,
             "folders": [asdict(f) for f in self.folders],
             "derive": self.derived.as_dict() if self.derived else None,
+            "seconds": self.seconds,
         }
 
 
@@ -241,10 +244,12 @@ def sync_inbox(
         try:
             cfg = ImapSettings.from_connection(get_connection(inbox.conn_id))
             budget = budget if budget is not None else Budget.for_inbox(inbox)
+            started = time.monotonic()
             try:
                 result = _sync_with_backoff(
                     conn, cfg, inbox, team, batch_size, budget, on_batch, url
                 )
+                result.seconds = time.monotonic() - started
             except InboxError as exc:
                 conn.rollback()
                 _record_error(conn, inbox, str(exc))
