@@ -1206,6 +1206,21 @@ def _reuse_or_pick_port(saved: int | None, *, taken: set[int]) -> int:
             return port
 
 
+def ensure_command(command: str, package: str) -> str:
+    """The path of ``command``, installing Debian's ``package`` first when it is missing.
+
+    Raises:
+        LocalEnvError: It is missing and could not be installed.
+    """
+    path = shutil.which(command)
+    if path is None:
+        _apt_install([package])
+        path = shutil.which(command)
+    if path is None:
+        raise LocalEnvError(f"{package} is installed but {command!r} is not on PATH")
+    return path
+
+
 def _apt_install(packages: Sequence[str]) -> None:
     """Install Debian packages, via sudo when not root; `apt-get update` once if needed."""
     prefix: list[str] = []

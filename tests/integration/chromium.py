@@ -16,6 +16,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from inboxsync import localenv
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -33,9 +35,11 @@ class Browser:
     """One headless Chromium with a fresh profile; one page, driven over CDP."""
 
     def __init__(self) -> None:
-        binary = shutil.which("chromium")
-        if binary is None:
-            pytest.skip("chromium is not installed (apt-get install -y chromium)")
+        try:
+            # Debian's chromium: about 30 s to install on a machine that lacks it.
+            binary = localenv.ensure_command("chromium", "chromium")
+        except localenv.LocalEnvError as exc:
+            pytest.skip(f"chromium is not installed and could not be installed: {exc}")
         self.profile = Path(tempfile.mkdtemp(prefix="inboxsync-chromium-"))
         self.proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
