@@ -6,10 +6,9 @@ moment loses nothing and duplicates nothing (DESIGN.md, invariant 2).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -71,13 +70,13 @@ class StagedBatch:
     the thread writing to PostgreSQL only ships it (`write_batch`).
 
     Attributes:
-        tables: (staging table, COPY options, payload) triples, empty payloads left out.
+        tables: (staging table, payload) pairs in COPY's text format, empty payloads left out.
         messages: Copies fetched (loaded and quarantined).
         loaded: Copies that parsed.
         quarantined: Copies quarantined.
     """
 
-    tables: tuple[tuple[str, str, str], ...]
+    tables: tuple[tuple[str, str], ...]
     messages: int
     loaded: int
     quarantined: int
@@ -94,14 +93,14 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
         The staged batch.
     """
     payloads = (
-        ("stg_copies", "", _copy_text(_copy_rows(batch))),  # long hex: the text format is faster
-        ("stg_messages", *_payload(lambda: _message_rows(batch))),
-        ("stg_addresses", *_payload(lambda: _address_rows(batch, team))),
-        ("stg_references", *_payload(lambda: _reference_rows(batch))),
-        ("stg_quarantine", "", _copy_text(_quarantine_rows(batch))),
+        ("stg_copies", _copy_lines(batch)),
+        ("stg_messages", _message_lines(batch)),
+        ("stg_addresses", _address_lines(batch, team)),
+        ("stg_references", _reference_lines(batch)),
+        ("stg_quarantine", _copy_text(_quarantine_rows(batch))),
     )
     return StagedBatch(
-        tables=tuple(p for p in payloads if p[2]),
+        tables=tuple(p for p in payloads if p[1]),
         messages=len(batch.copies) + len(batch.quarantined),
         loaded=len(batch.copies),
         quarantined=len(batch.quarantined),
@@ -136,8 +135,8 @@ def write_batch(
         created_by: What to record as the creator of new contacts.
     """
     cur.execute(read_sql("load/staging.sql"))
-    for table, options, payload in staged.tables:
-        _copy_payload(cur, f"COPY {table} FROM STDIN{options}", payload)
+    for table, payload in staged.tables:
+        _copy_payload(cur, f"COPY {table} FROM STDIN", payload)
     cur.execute(
         read_sql("load/merge_batch.sql"),
         {
@@ -153,36 +152,90 @@ def write_batch(
     )
 
 
-# -- rows -------------------------------------------------------------------------------------
+# -- COPY payloads ------------------------------------------------------------------------------
+# COPY's text format: tab-separated fields, \N for NULL, and a backslash escape for backslash,
+# tab, newline and carriage return. NUL cannot be stored in PostgreSQL text: it is dropped (the
+# parser already strips it; this keeps COPY safe anyway).
+#
+# The tables a batch stages have a line builder each (one f-string per row): building the text
+# field by field through a generic writer cost about 5x more, and was a fifth of the fetching
+# thread's time (`make bench`). `_copy_text` is the generic writer for everything else; both
+# produce the same text for the same values (tests/unit/test_copy_text.py).
 
 
-def _copy_rows(batch: Batch) -> Iterable[Sequence[object]]:
-    for copy, key in batch.copies:
-        labels = json.dumps(copy.gm_labels) if copy.gm_labels is not None else None
-        yield (copy.uid, key, " ".join(copy.flags), copy.internal_date, copy.size, copy.raw_header,
-               copy.gm_msgid, copy.gm_thrid, labels)  # fmt: skip
+def _text(value: str | None) -> str:
+    """A text value (or NULL) as a COPY text field."""
+    if value is None:
+        return "\\N"
+    if "\\" not in value and value.isprintable():  # the common case: nothing to escape
+        return value
+    return (
+        value.replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\x00", "")
+    )
 
 
-def _message_rows(batch: Batch) -> Iterable[Sequence[object]]:
-    for key, m in batch.messages.items():
-        yield (
-            key, m.message_id, m.subject, m.sent_at, m.date_header, m.from_email, m.from_name,
-            m.in_reply_to, m.kind, batch.directions[key], m.list_id, m.auto_submitted,
-            m.content_type, batch.gm_thrids.get(key),
-        )  # fmt: skip
+def _timestamp(value: datetime | None) -> str:
+    return "\\N" if value is None else value.isoformat()
 
 
-def _address_rows(batch: Batch, team: frozenset[str]) -> Iterable[Sequence[object]]:
-    for key, m in batch.messages.items():
-        for position, a in enumerate(m.addresses):
-            yield (key, a.role, a.email, a.display_name, position, email_domain(a.email),
-                   a.email in team)  # fmt: skip
+def _number(value: int | None) -> str:
+    return "\\N" if value is None else str(value)
 
 
-def _reference_rows(batch: Batch) -> Iterable[Sequence[object]]:
-    for key, m in batch.messages.items():
-        for position, ref in enumerate(m.references):
-            yield (key, position, ref)
+def _bytea(value: bytes) -> str:
+    return "\\\\x" + value.hex()  # COPY unescapes "\\" to "\", leaving bytea's hex input
+
+
+def _labels(labels: tuple[str, ...] | None) -> str:
+    return "\\N" if labels is None else _text(json.dumps(labels))
+
+
+def _copy_lines(batch: Batch) -> str:
+    """stg_copies (uid, message_key, flags, internal_date, size, raw_header, gm_msgid,
+    gm_thrid, gm_labels)."""
+    return "".join([
+        f"{c.uid}\t{key}\t{_text(' '.join(c.flags))}\t{_timestamp(c.internal_date)}\t"
+        f"{_number(c.size)}\t{_bytea(c.raw_header)}\t{_number(c.gm_msgid)}\t"
+        f"{_number(c.gm_thrid)}\t{_labels(c.gm_labels)}\n"
+        for c, key in batch.copies
+    ])  # fmt: skip
+
+
+def _message_lines(batch: Batch) -> str:
+    """stg_messages (message_key, message_id, subject, sent_at, date_header, from_email,
+    from_name, in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid);
+    keys, kinds and directions are plain ASCII words."""
+    directions, gm_thrids = batch.directions, batch.gm_thrids
+    return "".join([
+        f"{key}\t{_text(m.message_id)}\t{_text(m.subject)}\t{_timestamp(m.sent_at)}\t"
+        f"{_text(m.date_header)}\t{_text(m.from_email)}\t{_text(m.from_name)}\t"
+        f"{_text(m.in_reply_to)}\t{m.kind}\t{directions[key]}\t{_text(m.list_id)}\t"
+        f"{_text(m.auto_submitted)}\t{_text(m.content_type)}\t{_number(gm_thrids.get(key))}\n"
+        for key, m in batch.messages.items()
+    ])  # fmt: skip
+
+
+def _address_lines(batch: Batch, team: frozenset[str]) -> str:
+    """stg_addresses (message_key, role, email, display_name, position, domain, is_team)."""
+    return "".join([
+        f"{key}\t{a.role}\t{_text(a.email)}\t{_text(a.display_name)}\t{position}\t"
+        f"{_text(email_domain(a.email))}\t{'t' if a.email in team else 'f'}\n"
+        for key, m in batch.messages.items()
+        for position, a in enumerate(m.addresses)
+    ])  # fmt: skip
+
+
+def _reference_lines(batch: Batch) -> str:
+    """stg_references (message_key, position, ref_message_id)."""
+    return "".join([
+        f"{key}\t{position}\t{_text(ref)}\n"
+        for key, m in batch.messages.items()
+        for position, ref in enumerate(m.references)
+    ])  # fmt: skip
 
 
 def _quarantine_rows(batch: Batch) -> Iterable[Sequence[object]]:
@@ -191,59 +244,22 @@ def _quarantine_rows(batch: Batch) -> Iterable[Sequence[object]]:
                copy.size)  # fmt: skip
 
 
-# -- COPY payloads ------------------------------------------------------------------------------
-
-#: NULL in the CSV payloads: an unquoted \N. The csv module writes None and "" alike (empty), so
-#: None is replaced by this marker; a quoted or empty field stays text.
-_CSV_NULL = "\\N"
-_CSV_OPTIONS = " (FORMAT csv, NULL '\\N')"
-
-
-def _payload(rows: Callable[[], Iterable[Sequence[object]]]) -> tuple[str, str]:
-    """(COPY options, payload) for the rows ``rows()`` yields.
-
-    CSV written by the csv module (C code) costs a third of COPY's text format escaped field by
-    field in Python. It is used unless a value could not survive it: a string that is exactly
-    the NULL marker, or a NUL character (which the text format drops); then the rows are written
-    in the text format, so the staged values are the same either way. Values are str, int,
-    bool, datetime or None: bytes go through `_copy_text` (bytea's hex form).
-    """
-    out: list[tuple[object, ...]] = []
-    for row in rows():
-        if _CSV_NULL in row:
-            return "", _copy_text(rows())
-        out.append(tuple(_CSV_NULL if v is None else v for v in row))
-    buf = io.StringIO()
-    # CRLF line ends: the csv module quotes a field that holds any character of them.
-    csv.writer(buf, lineterminator="\r\n").writerows(out)
-    payload = buf.getvalue()
-    if "\x00" in payload:
-        return "", _copy_text(rows())
-    return _CSV_OPTIONS, payload
-
-
-# COPY's text format.
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 def _field(value: object) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, bytes):
-        return "\\\\x" + value.hex()  # COPY unescapes "\\" to "\", leaving bytea's hex input
+        return _bytea(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, int):
         return str(value)
-    # PostgreSQL text cannot hold NUL; the parser already strips it, this keeps COPY safe anyway.
-    return str(value).replace("\x00", "").translate(_ESCAPES)
+    return _text(str(value))
 
 
 def _copy_text(rows: Iterable[Sequence[object]]) -> str:
-    """Rows in COPY's text format ("" for no rows)."""
+    """Rows (str, int, bool, datetime, bytes or None values) in COPY's text format ("" for none)."""
     return "".join(["\t".join([_field(v) for v in row]) + "\n" for row in rows])
 
 
@@ -255,11 +271,10 @@ def _copy_payload(cur: psycopg2.extensions.cursor, sql: str, payload: str) -> No
 
 
 def _copy(cur: psycopg2.extensions.cursor, table: str, rows: Iterable[Sequence[object]]) -> None:
-    """COPY ``rows`` (str, int, bool, datetime or None values; no bytes) into ``table``."""
-    rows = list(rows)
-    options, payload = _payload(lambda: rows)
+    """COPY ``rows`` into ``table`` (values as `_copy_text` takes them)."""
+    payload = _copy_text(rows)
     if payload:
-        _copy_payload(cur, f"COPY {table} FROM STDIN{options}", payload)
+        _copy_payload(cur, f"COPY {table} FROM STDIN", payload)
 
 
 # -- folder-level changes ---------------------------------------------------------------------

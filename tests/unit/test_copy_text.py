@@ -1,0 +1,175 @@
+"""The staging tables' line builders write exactly what the generic COPY text writer writes.
+
+`inboxsync.load` builds each staged table's COPY text with one f-string per row (the fast path)
+and keeps `_copy_text` as the generic writer. Here both get the same batches, from the real
+corpora and built from awkward values, and must produce identical text; the reference rows below
+follow the column order of include/sql/load/staging.sql. `_text` is checked against the plain
+escaping rule on arbitrary strings. (tests/integration/test_copy_payloads.py sends `_copy_text`'s
+output through a real COPY.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from conftest import corpus
+from hypothesis import given
+from hypothesis import strategies as st
+
+from inboxsync.bench.corpus import read_mbox
+from inboxsync.imap import FetchedCopy
+from inboxsync.load import (
+    Batch,
+    _address_lines,
+    _copy_lines,
+    _copy_text,
+    _message_lines,
+    _reference_lines,
+    _text,
+    build_batch,
+)
+from inboxsync.parse import Address, ParsedMessage, email_domain
+
+TEAM = frozenset({"alice@team.example", "back\\slash@team.example"})
+
+AWKWARD = [
+    "",
+    " ",
+    "\\N",
+    "\\",
+    "trailing\\",
+    "back\\slash",
+    "tab\tinside",
+    "line\nbreak",
+    "crlf\r\nbreak",
+    "nul\x00inside",
+    "escape \x1b and zero-width \u200b",
+    "ünïcødé ✓ 日本",
+    '"quoted", comma',
+    "=?utf-8?q?encoded?=",
+]
+
+
+# -- reference rows (column order of staging.sql) ----------------------------------------------
+
+
+def copy_rows(batch: Batch):
+    for c, key in batch.copies:
+        labels = json.dumps(c.gm_labels) if c.gm_labels is not None else None
+        yield (c.uid, key, " ".join(c.flags), c.internal_date, c.size, c.raw_header,
+               c.gm_msgid, c.gm_thrid, labels)  # fmt: skip
+
+
+def message_rows(batch: Batch):
+    for key, m in batch.messages.items():
+        yield (key, m.message_id, m.subject, m.sent_at, m.date_header, m.from_email, m.from_name,
+               m.in_reply_to, m.kind, batch.directions[key], m.list_id, m.auto_submitted,
+               m.content_type, batch.gm_thrids.get(key))  # fmt: skip
+
+
+def address_rows(batch: Batch, team: frozenset[str]):
+    for key, m in batch.messages.items():
+        for position, a in enumerate(m.addresses):
+            yield (key, a.role, a.email, a.display_name, position, email_domain(a.email),
+                   a.email in team)  # fmt: skip
+
+
+def reference_rows(batch: Batch):
+    for key, m in batch.messages.items():
+        for position, ref in enumerate(m.references):
+            yield (key, position, ref)
+
+
+def assert_same_text(batch: Batch) -> None:
+    assert _copy_lines(batch) == _copy_text(copy_rows(batch))
+    assert _message_lines(batch) == _copy_text(message_rows(batch))
+    assert _address_lines(batch, TEAM) == _copy_text(address_rows(batch, TEAM))
+    assert _reference_lines(batch) == _copy_text(reference_rows(batch))
+
+
+# -- tests -------------------------------------------------------------------------------------
+
+
+def _header(raw: bytes) -> bytes:
+    end = raw.find(b"\n\n")
+    return raw if end < 0 else raw[: end + 1]
+
+
+def _fetched(headers: list[bytes]) -> list[FetchedCopy]:
+    when = datetime(2024, 2, 29, 23, 59, 58, tzinfo=UTC)
+    return [
+        FetchedCopy(
+            uid=uid,
+            raw_header=h,
+            flags=("\\Seen", "$Label\\x") if uid % 2 else (),
+            internal_date=when if uid % 3 else None,
+            size=len(h) if uid % 5 else None,
+            gm_msgid=10**19 + uid if uid % 4 == 0 else None,
+            gm_thrid=10**19 + uid // 4 if uid % 4 == 0 else None,
+            gm_labels=("\\Inbox", "tab\tlabel", "日本") if uid % 4 == 0 else None,
+        )
+        for uid, h in enumerate(headers, start=1)
+    ]
+
+
+@pytest.mark.parametrize("archive", ["util-linux.mbox.gz", "notmuch-list.mbox.gz"])
+def test_corpus_batches_stage_the_same_text(archive: str) -> None:
+    path = corpus("lists", archive)
+    headers = [_header(m) for m in itertools.islice(read_mbox(path), 3000)]
+    for start in range(0, len(headers), 1000):
+        batch = build_batch(_fetched(headers[start : start + 1000]), TEAM)
+        assert batch.messages
+        assert_same_text(batch)
+
+
+def test_tricky_corpus_headers_stage_the_same_text() -> None:
+    root = corpus("tricky")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.stat().st_size < 200_000)
+    headers = [_header(p.read_bytes()) for p in files]
+    batch = build_batch(_fetched(headers), TEAM)
+    assert len(batch.messages) > 100
+    assert_same_text(batch)
+
+
+def test_awkward_values_in_every_column_stage_the_same_text() -> None:
+    batch = Batch()
+    west = timezone(timedelta(hours=-3))
+    moments = [None, datetime(1970, 1, 1, tzinfo=UTC), datetime(2024, 2, 29, 1, 2, 3, 45, west)]
+    for i, (value, when) in enumerate(itertools.product([None, *AWKWARD], moments)):
+        key = f"{i:032x}"
+        batch.messages[key] = ParsedMessage(
+            message_key=key, message_id=value, subject=value, sent_at=when, date_header=value,
+            from_email=value, from_name=value, in_reply_to=value,
+            references=tuple(v for v in AWKWARD if v),
+            addresses=(Address("to", value or "x@y", value),
+                       Address("cc", "back\\slash@team.example", None),
+                       Address("from", "alice@team.example", "Alice")),
+            kind="human", list_id=value, auto_submitted=value, content_type=value,
+        )  # fmt: skip
+        batch.directions[key] = "inbound"
+        if i % 2:
+            batch.gm_thrids[key] = 2**63 + i
+    batch.copies = [(c, f"{c.uid:032x}") for c in _fetched([v.encode() for v in AWKWARD] * 3)]
+    assert_same_text(batch)
+    assert _message_lines(batch).count("\n") == len(batch.messages)  # newlines all escaped
+
+
+def _escaped(value: str) -> str:
+    """COPY's text-format escaping, spelled out."""
+    table = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": ""}
+    return "".join(table.get(ch, ch) for ch in value)
+
+
+@given(st.text())
+def test_text_escapes_exactly_the_four_characters_and_drops_nul(value: str) -> None:
+    assert _text(value) == _escaped(value)
+
+
+@pytest.mark.parametrize("value", [*AWKWARD, None])
+def test_text_of_awkward_values(value: str | None) -> None:
+    assert _text(value) == ("\\N" if value is None else _escaped(value))
+    if value is not None:
+        assert _text(value) != "\\N"  # a string never reads back as NULL
