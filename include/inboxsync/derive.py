@@ -94,6 +94,9 @@ def run(
     try:
         with conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DERIVE_LOCK_KEY,))
+            # A step sorts and hashes tens of thousands of rows (pending messages, their links):
+            # PostgreSQL's default 4 MB spills them to temporary files.
+            cur.execute("SET LOCAL work_mem = '64MB'")
             result = _derive(cur, history, list(history_ranges), list(inbox_ids))
     finally:
         conn.close()

@@ -2,10 +2,28 @@
 -- pending messages, or for all of them when the team changed (parameter refresh_all).
 -- Load computes a direction already; this makes team domains count and corrects old rows.
 -- Threads whose messages changed direction get their reply flags recomputed.
+
+-- Every address of those messages, asked once each whether it is the team's: is_team costs an
+-- executor start per call, and an address recurs in thousands of messages.
+CREATE TEMP TABLE derive_emails ON COMMIT DROP AS
+SELECT email, inboxsync.is_team(email) AS is_team
+FROM (
+    SELECT a.email FROM inboxsync.message_addresses a
+    WHERE %(refresh_all)s OR a.message_key IN (SELECT message_key FROM derive_pending)
+    UNION
+    SELECT m.from_email FROM inboxsync.messages m
+    WHERE m.from_email IS NOT NULL
+      AND (%(refresh_all)s OR m.message_key IN (SELECT message_key FROM derive_pending))
+) e;
+ALTER TABLE derive_emails ADD PRIMARY KEY (email);
+ANALYZE derive_emails;
+
+UPDATE inboxsync.contacts c SET is_team = e.is_team
+FROM derive_emails e
+WHERE c.email = e.email AND c.is_team IS DISTINCT FROM e.is_team;
+
 UPDATE inboxsync.contacts c SET is_team = inboxsync.is_team(c.email)
-WHERE (%(refresh_all)s OR c.email IN (
-        SELECT a.email FROM inboxsync.message_addresses a JOIN derive_pending USING (message_key)))
-  AND c.is_team IS DISTINCT FROM inboxsync.is_team(c.email);
+WHERE %(refresh_all)s AND c.is_team IS DISTINCT FROM inboxsync.is_team(c.email);
 
 INSERT INTO derive_threads
 SELECT DISTINCT m.thread_id FROM inboxsync.messages m
@@ -16,12 +34,14 @@ ON CONFLICT DO NOTHING;
 
 WITH computed AS (
     SELECT m.message_key,
-           CASE WHEN m.from_email IS NULL OR NOT inboxsync.is_team(m.from_email) THEN 'inbound'
+           CASE WHEN f.is_team IS NOT TRUE THEN 'inbound'
                 WHEN EXISTS (SELECT 1 FROM inboxsync.message_addresses a
+                             JOIN derive_emails r USING (email)
                              WHERE a.message_key = m.message_key AND a.role IN ('to', 'cc', 'bcc')
-                               AND NOT inboxsync.is_team(a.email)) THEN 'outbound'
+                               AND NOT r.is_team) THEN 'outbound'
                 ELSE 'internal' END AS direction
     FROM inboxsync.messages m
+    LEFT JOIN derive_emails f ON f.email = m.from_email
     WHERE %(refresh_all)s OR m.message_key IN (SELECT message_key FROM derive_pending)
 ), changed AS (
     UPDATE inboxsync.messages m SET direction = c.direction
