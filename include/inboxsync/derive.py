@@ -161,7 +161,8 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
         threads.NewMessage(key, mid, refs or (), irt, sent_at)
         for key, mid, irt, sent_at, refs in cur.fetchall()
     ]
-    nodes = {node for msg in pending for node in threads.nodes_of(msg)}
+    message_nodes = {msg.message_key: threads.nodes_of(msg) for msg in pending}
+    nodes = {node for msg_nodes in message_nodes.values() for node in msg_nodes}
     cur.execute("CREATE TEMP TABLE derive_lookup (node uuid) ON COMMIT DROP")
     _copy(cur, "derive_lookup", ((n,) for n in nodes))
     cur.execute(
@@ -177,7 +178,7 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
     for node, thread_id, first_at in cur.fetchall():
         existing_nodes[node] = thread_id
         existing_threads[thread_id] = threads.ExistingThread(thread_id, first_at)
-    linked = threads.link(pending, existing_nodes, existing_threads)
+    linked = threads.link(pending, existing_nodes, existing_threads, message_nodes)
     result.new_threads = len(linked.new_threads)
     result.merged_threads = len(linked.merges)
 

@@ -950,7 +950,9 @@ def _gm_labels(data: dict[bytes, Any]) -> tuple[str, ...] | None:
 
 def _flags(data: dict[bytes, Any]) -> tuple[str, ...]:
     # \Recent belongs to the session that first sees a message, not to the message: drop it.
-    return tuple(sorted(_decode(f) for f in data.get(b"FLAGS", ()) if f.lower() != b"\\recent"))
+    # (IMAPClient turns a keyword made of digits into an int: _decode makes every flag a str.)
+    flags = (_decode(f) for f in data.get(b"FLAGS", ()))
+    return tuple(sorted(f for f in flags if f.lower() != "\\recent"))
 
 
 def _modseq(data: dict[int, dict[bytes, Any]]) -> int | None:

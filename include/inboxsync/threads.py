@@ -171,6 +171,7 @@ def link(
     messages: Iterable[NewMessage],
     existing_nodes: Mapping[Node, str],
     existing_threads: Mapping[str, ExistingThread],
+    message_nodes: Mapping[str, list[Node]] | None = None,
 ) -> LinkResult:
     """Thread new messages against the threads already stored.
 
@@ -178,6 +179,8 @@ def link(
         messages: The messages not threaded yet.
         existing_nodes: For the nodes of those messages that are already stored, their thread.
         existing_threads: The stored threads named in `existing_nodes`.
+        message_nodes: `nodes_of` each message, by message key, when the caller has them
+            already (they are computed otherwise).
 
     Returns:
         Thread of every new message and node, the merges, and the new threads. A component
@@ -187,10 +190,10 @@ def link(
     """
     messages = list(messages)
     uf = _UnionFind()
-    message_nodes: dict[str, list[Node]] = {}
+    if message_nodes is None:
+        message_nodes = {msg.message_key: nodes_of(msg) for msg in messages}
     for msg in messages:
-        nodes = nodes_of(msg)
-        message_nodes[msg.message_key] = nodes
+        nodes = message_nodes[msg.message_key]
         for node in nodes:
             uf.union(node, nodes[0])
             thread_id = existing_nodes.get(node)

@@ -374,6 +374,18 @@ def test_anything_unusual_goes_to_imapclients_parser(answer: bytes) -> None:
         compare(server, [1], fast=False)
 
 
+def test_a_keyword_of_digits_is_a_flag_like_any_other() -> None:
+    # IMAPClient's parser reads the atom 2026 as the int 2026; both paths give the text "2026".
+    answers = [
+        (1, fetch_line(1, "UID 1 FLAGS (\\Seen 2026 \\Recent)", HEADER)),
+        (2, fetch_line(2, "uid 2 flags (2026 $x)", HEADER)),  # lower case: IMAPClient's parser
+    ]
+    with scripted(GMAIL_CAPABILITIES) as server:
+        server.answers = answers
+        copies = compare(server, [1, 2], fast=None)
+    assert [c.flags for c in copies] == [("2026", "\\Seen"), ("$x", "2026")]
+
+
 def test_dates_imapclient_cannot_read_are_none_both_ways() -> None:
     answers = [
         (1, fetch_line(1, 'UID 1 INTERNALDATE "31-Feb-2026 09:12:40 +0000"', HEADER)),
