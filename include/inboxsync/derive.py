@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from types import TracebackType
 
 import psycopg2.extensions
 
@@ -108,6 +110,57 @@ def run(
         result.directions_changed, result.flags_updated, result.new_events, result.seconds,
     )  # fmt: skip
     return result
+
+
+class Background:
+    """The derive steps of a long sync, run on a thread (and connection) of their own.
+
+    A step derives what was committed when it starts, so it need not wait for the batches the
+    sync is still loading, nor they for it: PostgreSQL does both at once (the derive lock and
+    the warehouse's row locks order them as they order two inboxes syncing side by side). One
+    step runs at a time; `step` asks for one and is ignored while one runs (the next picks up
+    everything pending). A failed step is raised by the next `step` or by `wait`.
+    """
+
+    def __init__(self, url: str, inbox_ids: Collection[int]) -> None:
+        self._url = url
+        self._inbox_ids = list(inbox_ids)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inboxsync-derive")
+        self._running: Future[DeriveResult] | None = None
+        self.results: list[DeriveResult] = []
+
+    def step(self) -> bool:
+        """Start a derive step unless one is running; returns whether one started."""
+        if self._running is not None:
+            if not self._running.done():
+                return False
+            self._collect()
+        self._running = self._pool.submit(run, self._url, inbox_ids=self._inbox_ids)
+        return True
+
+    def wait(self) -> None:
+        """Wait for the running step, if any; raise its failure."""
+        if self._running is not None:
+            self._collect()
+
+    def _collect(self) -> None:
+        running, self._running = self._running, None
+        assert running is not None
+        self.results.append(running.result())
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True)
+        running = self._running
+        if exc is not None and running is not None and running.exception() is not None:
+            log.error("a derive step failed too: %s", running.exception())
 
 
 def _derive(

@@ -56,6 +56,10 @@ PROVIDER_HOSTS: dict[str, tuple[str, ...]] = {
     "microsoft": ("office365.com", "outlook.com", "office.com", "hotmail.com", "live.com"),
 }
 
+#: A sync parses and stages its batches in a worker process (`inboxsync.stager`) from this batch
+#: on: long syncs only. 0: never.
+PARSE_WORKER_AFTER = int(os.environ.get("INBOXSYNC_PARSE_WORKER_AFTER", "5"))
+
 #: During a long sync the derive step (threads, reply flags) runs after every this many messages,
 #: and once more at the end.
 DERIVE_EVERY = int(os.environ.get("INBOXSYNC_DERIVE_EVERY", "10000"))

@@ -35,9 +35,10 @@ from inboxsync.imap import (
     InboxThrottled,
     as_throttled,
 )
-from inboxsync.load import apply_changes, build_batch, remap_folder, stage_batch, write_batch
+from inboxsync.load import apply_changes, remap_folder, write_batch
 from inboxsync.parse import QuarantineError, parse_header
 from inboxsync.registry import Inbox
+from inboxsync.stager import Stager
 from inboxsync.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -202,9 +203,10 @@ class _Run:
     on_batch: ProgressHook | None
     url: str
     writer: Writer
+    stager: Stager
+    derive_steps: derive.Background
     current_folder: str | None = None
     since_derive: int = 0  # messages loaded since the last derive step
-    derived: list[derive.DeriveResult] = field(default_factory=list)
 
 
 def sync_inbox(
@@ -284,15 +286,25 @@ def _sync_with_backoff(
     attempts = settings.THROTTLE_RETRIES + 1
     for attempt in range(1, attempts + 1):
         try:
-            with ImapSession(cfg) as imap, Writer(url) as writer:
+            with (
+                ImapSession(cfg) as imap,
+                Stager(team, start_after=settings.PARSE_WORKER_AFTER) as stager,
+                derive.Background(url, [inbox.inbox_id]) as steps,
+                Writer(url) as writer,
+            ):
                 size = batch_size or settings.BATCH_SIZE
-                run = _Run(conn, imap, inbox, team, size, budget, on_batch, url, writer)
+                run = _Run(
+                    conn, imap, inbox, team, size, budget, on_batch, url, writer, stager, steps
+                )
                 result = _sync(run)
                 writer.flush()
+                steps.wait()
                 # Threads, directions, reply flags and events for what is left; still under
                 # this inbox's sync lock.
-                _derive(run, result.history_ranges)
-                result.derived = _total(run.derived)
+                final = derive.run(
+                    url, history_ranges=result.history_ranges, inbox_ids=[inbox.inbox_id]
+                )
+                result.derived = _total([*steps.results, final])
                 return result
         except InboxError as exc:
             conn.rollback()
@@ -580,17 +592,17 @@ def _load(run: _Run, folder: _FolderRun, uids: Sequence[int], *, history: bool) 
 
 
 def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: bool) -> None:
-    """Fetch and parse one batch here, and hand it to the writer to commit with its checkpoint."""
+    """Fetch one batch here, have it parsed and staged (`Stager`), and hand it to the writer to
+    commit with its checkpoint."""
     started = time.monotonic()
     fetched = run.imap.fetch_headers(chunk)
-    staged = stage_batch(build_batch(fetched, run.team), run.team)
+    staging = run.stager.submit(fetched)
     nbytes = sum(len(c.raw_header) for c in fetched)
     if history:
         folder.history = folder.history[len(chunk) :]
     r = folder.result
     write = functools.partial(
         write_batch,
-        staged=staged,
         inbox_id=run.inbox.inbox_id,
         folder=folder.name,
         uidvalidity=folder.status.uidvalidity,
@@ -602,16 +614,17 @@ def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: boo
     )
 
     def commit(conn: psycopg2.extensions.connection) -> None:
+        staged = run.stager.result(staging, fetched)
         with conn, conn.cursor() as cur:
-            write(cur)
+            write(cur, staged)
+        r.loaded += staged.loaded
+        r.quarantined += staged.quarantined
         if run.on_batch:
             run.on_batch(r)
 
     run.writer.submit(commit)
     run.budget.spend(len(fetched), nbytes)
     r.fetched += len(fetched)
-    r.loaded += staged.loaded
-    r.quarantined += staged.quarantined
     r.bytes += nbytes
     r.batches += 1
     if history:
@@ -621,18 +634,11 @@ def _load_batch(run: _Run, folder: _FolderRun, chunk: list[int], *, history: boo
         r.new_mail += len(fetched)
     r.seconds += time.monotonic() - started
     run.since_derive += len(fetched)
-    if run.since_derive >= settings.DERIVE_EVERY:
-        # Long backfills derive as they go: reply flags of recent mail arrive early, and each
-        # derive step stays small (its cost grows faster than the messages it handles). The
-        # writer runs it after the batches before it, while the next ones are fetched.
+    # Long backfills derive as they go: reply flags of recent mail arrive early, and each derive
+    # step stays small (its cost grows faster than the messages it handles). A step runs beside
+    # the loading (`derive.Background`); while one runs, the next waits for a later batch.
+    if run.since_derive >= settings.DERIVE_EVERY and run.derive_steps.step():
         run.since_derive = 0
-        run.writer.submit(lambda _conn: _derive(run))
-
-
-def _derive(run: _Run, history_ranges: Sequence[derive.HistoryRange] = ()) -> None:
-    run.derived.append(
-        derive.run(run.url, history_ranges=history_ranges, inbox_ids=[run.inbox.inbox_id])
-    )
 
 
 def _total(results: Sequence[derive.DeriveResult]) -> derive.DeriveResult | None:

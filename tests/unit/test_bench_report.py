@@ -71,16 +71,19 @@ def test_stage_timer_tells_the_writer_thread_from_the_sync_thread():
     thread.start()
     thread.join()
     work()
-    assert timer.calls == {"writer: load": 1, "sync: load": 1}
+    derive_step = timer.wrap("derive", lambda: None)
+    thread = threading.Thread(target=derive_step, name="inboxsync-derive_0")
+    thread.start()
+    thread.join()
+    assert timer.calls == {"writer: load": 1, "sync: load": 1, "derive: derive": 1}
 
 
 def test_stage_timer_installs_on_the_sync_call_sites_and_removes_them():
-    from inboxsync import derive, sync
+    from inboxsync import derive, stager, sync
     from inboxsync.imap import ImapSession
 
     def sites():
-        return (ImapSession.fetch_headers, sync.build_batch, sync.stage_batch, sync.write_batch,
-                derive.run)  # fmt: skip
+        return (ImapSession.fetch_headers, stager.stage, sync.write_batch, derive.run)
 
     before = sites()
     timer = StageTimer()

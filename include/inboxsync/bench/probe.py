@@ -1,4 +1,4 @@
-"""One sync, measured: run in a child process so its peak RSS is its own.
+"""One sync, measured: run in a child process so its peak RSS is its own (and its parse worker's).
 
 ``python -m inboxsync.bench.probe full|noop --inbox NAME --url URL`` calls
 ``inboxsync.sync.sync_inbox`` (the DAG task's code path) and prints one JSON line with the wall
@@ -31,26 +31,41 @@ from typing import Any
 STAGE_TARGETS: tuple[tuple[str, str, str], ...] = (
     ("inboxsync.imap:ImapSession", "uids_after", "search"),
     ("inboxsync.imap:ImapSession", "fetch_headers", "fetch"),
-    ("inboxsync.sync", "build_batch", "parse"),
-    ("inboxsync.sync", "stage_batch", "stage"),
+    ("inboxsync.stager", "stage", "parse and stage"),  # batches staged in this process
     ("inboxsync.sync", "write_batch", "load"),
     ("inboxsync.derive", "run", "derive"),
 )
 
 
 def thread_label() -> str:
-    """ "sync" for the run's own thread, "writer" for the warehouse writer's (stages overlap)."""
-    return "writer" if threading.current_thread().name.startswith("inboxsync-writer") else "sync"
+    """Which of the run's threads calls: "sync" (its own), "writer" (the warehouse writer) or
+    "derive" (derive steps beside the loading); their stages overlap."""
+    name = threading.current_thread().name
+    for prefix, label in (("inboxsync-writer", "writer"), ("inboxsync-derive", "derive")):
+        if name.startswith(prefix):
+            return label
+    return "sync"
 
 
-def memory_kb() -> dict[str, int]:
-    """VmRSS and VmHWM (peak RSS) of this process in kB, from /proc/self/status."""
+def memory_kb(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process in kB, from /proc/<pid>/status."""
     out: dict[str, int] = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             out[key] = int(value.split()[0])
     return out
+
+
+def peak_rss_kb() -> int:
+    """Peak RSS of this process plus that of each live child (the parse worker): the sum of
+    their peaks, an upper bound of their peak together."""
+    total = memory_kb()["VmHWM"]
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with contextlib.suppress(OSError):  # exited meanwhile
+                total += memory_kb(pid).get("VmHWM", 0)
+    return total
 
 
 class StageTimer:
@@ -130,21 +145,31 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
     at: dict[str, int] = {}
     done_before: dict[str, int] = {}
     total = {"n": 0}
+    peak = {"kb": 0}  # this process and its parse worker, read after each batch
 
     def on_batch(folder_result: Any) -> None:
         done_before[folder_result.folder] = folder_result.fetched
         total["n"] = sum(done_before.values())
+        peak["kb"] = max(peak["kb"], peak_rss_kb())
         while pending and total["n"] >= pending[0]:
-            at[str(pending.pop(0))] = memory_kb()["VmHWM"]
+            at[str(pending.pop(0))] = peak["kb"]
 
     # A backfill to the end: no per-run download budget (when the sync has one).
     unlimited = {"budget": sync.Budget()} if hasattr(sync, "Budget") else {}
     timer = StageTimer()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with timer.installed():
         started = time.perf_counter()
         result = sync.sync_inbox(inbox, url=url, on_batch=on_batch, **unlimited)
         wall = time.perf_counter() - started
     mem = memory_kb()
+    # The parse worker has exited (sync_inbox waits for it): its CPU time.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = (children.ru_utime + children.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
+    if worker_cpu > 0:
+        timer.seconds["worker: parse and stage (CPU time)"] = worker_cpu
     return {
         "mode": "full",
         "wall_s": wall,
@@ -154,7 +179,7 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
         "stage_calls": timer.calls,
         "unwrapped": timer.unwrapped,
         "rss_before_kb": rss_before["VmRSS"],
-        "peak_rss_kb": mem["VmHWM"],
+        "peak_rss_kb": max(mem["VmHWM"], peak["kb"]),
         "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "peak_rss_at_kb": at,
     }

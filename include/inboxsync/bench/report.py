@@ -103,11 +103,14 @@ def table(results: dict[str, Any]) -> str:
     ratio = results.get("ratio")
     rows.append(("sync / ceiling", "n/a" if ratio is None else f"{ratio:.1%}"))
     wall = full["median_wall_s"] or 0.0
-    # "thread: stage": the sync thread fetches, parses and stages while the writer thread loads
-    # and derives, so the two threads' shares of the wall time add up to more than 100%.
+    # "who: stage": the sync thread fetches, a worker process parses and stages, the writer
+    # thread loads and a derive thread derives, all at once: their shares of the wall time add
+    # up to more than 100%.
     for stage, seconds in full["median_stages_s"].items():
         share = f" ({seconds / wall:.0%} of wall)" if wall else ""
-        rows.append((f"  {stage.replace(': ', ' thread: ', 1)}", f"{_fmt_s(seconds)}{share}"))
+        who, _, what = stage.partition(": ")
+        who = "worker process" if who == "worker" else f"{who} thread"
+        rows.append((f"  {who}: {what}", f"{_fmt_s(seconds)}{share}"))
     rows.append(("peak RSS of the full sync", _fmt_mb(full["median_peak_rss_kb"])))
     for count, kb in results.get("rss_at_kb", {}).items():
         rows.append((f"  peak RSS after {int(count):,} messages", _fmt_mb(kb)))

@@ -144,17 +144,18 @@ def run_ceiling(services: localenv.LocalServices, user: str) -> ceiling.CeilingR
 def summarise_full(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
     """Medians over full-sync probe results.
 
-    Stages are "thread: stage": the sync's thread fetches, parses and stages batches while the
-    writer's thread loads them and derives, so the two threads' stages overlap. The sync thread's
-    ``other`` is its wall time no stage accounts for: waiting for a writer that is behind, plus
-    EXAMINE, planning and bookkeeping.
+    Stages are "thread: stage": the sync's thread fetches batches, a worker process parses and
+    stages them (after the first few, which the sync's thread does), the writer's thread loads
+    them and a derive thread runs derive steps beside it, so the stages overlap. The sync
+    thread's ``other`` is its wall time no stage accounts for: waiting for the worker or for a
+    writer that is behind, plus EXAMINE, planning and bookkeeping.
     """
     stages: dict[str, list[float]] = {}
     for run in runs:
         for stage, seconds in sorted(run["stages_s"].items()):
             stages.setdefault(stage, []).append(seconds)
         covered = sum(s for k, s in run["stages_s"].items() if k.startswith("sync:"))
-        stages.setdefault("sync: other (waiting for the writer, examine, plan)", []).append(
+        stages.setdefault("sync: other (waiting for worker and writer, examine, plan)", []).append(
             run["wall_s"] - covered
         )
     wall = report.median(r["wall_s"] for r in runs)
