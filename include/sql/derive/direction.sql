@@ -18,12 +18,19 @@ FROM (
 ALTER TABLE derive_emails ADD PRIMARY KEY (email);
 ANALYZE derive_emails;
 
-UPDATE inboxsync.contacts c SET is_team = e.is_team
-FROM derive_emails e
-WHERE c.email = e.email AND c.is_team IS DISTINCT FROM e.is_team;
-
-UPDATE inboxsync.contacts c SET is_team = inboxsync.is_team(c.email)
-WHERE %(refresh_all)s AND c.is_team IS DISTINCT FROM inboxsync.is_team(c.email);
+-- Contacts are locked in email order, as the load's merge locks them (load/merge_batch.sql).
+WITH locked AS (
+    SELECT c.email, coalesce(e.is_team, inboxsync.is_team(c.email)) AS is_team
+    FROM inboxsync.contacts c
+    LEFT JOIN derive_emails e USING (email)
+    WHERE (e.email IS NOT NULL OR %(refresh_all)s)
+      AND c.is_team IS DISTINCT FROM coalesce(e.is_team, inboxsync.is_team(c.email))
+    ORDER BY c.email
+    FOR UPDATE OF c
+)
+UPDATE inboxsync.contacts c SET is_team = l.is_team
+FROM locked l
+WHERE c.email = l.email;
 
 INSERT INTO derive_threads
 SELECT DISTINCT m.thread_id FROM inboxsync.messages m

@@ -46,6 +46,9 @@ ON CONFLICT DO NOTHING;
 -- Contacts: every address of the batch with when it was seen. With the inbox's create-contacts
 -- switch off, only addresses that already are contacts are touched.
 -- (The first copy's INTERNALDATE stands in for a missing Date; aggregated once, not per address.)
+-- Rows are locked in email order, as every statement that updates several contacts does: two
+-- inboxes' batches (and a derive step) touching the same contacts then wait for each other
+-- instead of deadlocking.
 WITH first_copy AS (
     SELECT message_key, min(internal_date) AS internal_date FROM stg_copies GROUP BY message_key
 ), seen AS (
@@ -63,17 +66,23 @@ WITH first_copy AS (
     SELECT email, display_name, domain, is_team, %(created_by)s, first_seen_at, last_seen_at
     FROM seen
     WHERE %(create_contacts)s
+    ORDER BY email
     ON CONFLICT (email) DO UPDATE SET
         display_name = coalesce(ct.display_name, EXCLUDED.display_name),
         first_seen_at = least(ct.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = greatest(ct.last_seen_at, EXCLUDED.last_seen_at)
+), locked AS (
+    SELECT ct.email FROM inboxsync.contacts ct JOIN seen USING (email)
+    WHERE NOT %(create_contacts)s
+    ORDER BY ct.email
+    FOR UPDATE OF ct
 )
 UPDATE inboxsync.contacts ct SET
     display_name = coalesce(ct.display_name, seen.display_name),
     first_seen_at = least(ct.first_seen_at, seen.first_seen_at),
     last_seen_at = greatest(ct.last_seen_at, seen.last_seen_at)
-FROM seen
-WHERE ct.email = seen.email AND NOT %(create_contacts)s;
+FROM seen JOIN locked USING (email)
+WHERE ct.email = seen.email;
 
 -- greatest() and least() ignore NULL: a batch of new mail moves only last_uid, history only
 -- backfill_uid.
