@@ -161,3 +161,22 @@ def test_a_batch_that_fails_to_stage_fails_the_same_way_in_the_worker():
         # The worker goes on with the next batch.
         assert stager.result(stager.submit(_fetched(5)), []).loaded == 5
     assert str(in_worker.value) == str(inline.value)
+
+
+def test_the_worker_stages_with_the_whole_team_domains_included():
+    from inboxsync.registry import Team
+    from inboxsync.stager import Stager, stage
+
+    team = Team(["karelzak@redhat.com"], ["kernel.org"])  # the list lives at vger.kernel.org
+    batches = [(copies := _fetched(300))[i : i + 100] for i in range(0, 300, 100)]
+    with Stager(team, start_after=1) as stager:
+        futures = [stager.submit(b) for b in batches]
+        assert stager.in_worker
+        got = [stager.result(f, b) for f, b in zip(futures, batches, strict=True)]
+    assert got == [stage(b, team) for b in batches]
+    addresses = "".join(dict(s.tables)["stg_addresses"] for s in got)
+    assert "\tutil-linux@vger.kernel.org\t" in addresses
+    assert all(
+        line.endswith("\tt") for line in addresses.splitlines() if "@vger.kernel.org\t" in line
+    )
+    assert sum(s.loaded for s in got) == len(copies)
