@@ -83,7 +83,8 @@ class Stager:
             with self._lock:
                 self._waiting.append(future)
             try:
-                _send(self._proc.stdin, list(fetched))
+                # Plain tuples: a dataclass pickles through Python code, a tuple in C.
+                _send(self._proc.stdin, [astuple(c) for c in fetched])
                 return future
             except OSError as exc:  # the worker is gone; its reader fails what it had
                 self._give_up(f"the parse worker is gone ({exc})")
@@ -175,6 +176,12 @@ class Stager:
             proc.kill()
 
 
+def astuple(copy: FetchedCopy) -> tuple[Any, ...]:
+    """A copy's fields in order (`FetchedCopy(*astuple(copy)) == copy`)."""
+    return (copy.uid, copy.raw_header, copy.flags, copy.internal_date, copy.size, copy.gm_msgid,
+            copy.gm_thrid, copy.gm_labels)  # fmt: skip
+
+
 def _as_timezone(zone: FixedOffset) -> tuple[Any, tuple[datetime.timedelta]]:
     # IMAPClient's FixedOffset does not unpickle; the same offset as a datetime.timezone gives
     # the same timestamps (staging writes isoformat()).
@@ -215,7 +222,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     team = _receive(inp)
     while True:
         try:
-            fetched = _receive(inp)
+            fetched = [FetchedCopy(*fields) for fields in _receive(inp)]
         except EOFError:
             return
         try:

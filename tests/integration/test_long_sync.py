@@ -180,3 +180,15 @@ def test_the_worker_stages_with_the_whole_team_domains_included():
         line.endswith("\tt") for line in addresses.splitlines() if "@vger.kernel.org\t" in line
     )
     assert sum(s.loaded for s in got) == len(copies)
+
+
+def test_a_copy_crosses_to_the_worker_whole():
+    import dataclasses
+
+    from inboxsync.imap import FetchedCopy
+    from inboxsync.stager import astuple
+
+    copy = FetchedCopy(7, b"Subject: x\r\n", ("\\Seen",), datetime(2026, 1, 1, tzinfo=UTC), 9,
+                       10**19, 2**63, ("\\Inbox", "Work"))  # fmt: skip
+    assert len(astuple(copy)) == len(dataclasses.fields(FetchedCopy))  # a new field is sent too
+    assert FetchedCopy(*astuple(copy)) == copy
