@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import socketserver
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -37,12 +36,12 @@ from inboxsync.imap import (
     _MAX_SET_CHARS,
     FetchedCopy,
     ImapSession,
-    ImapSettings,
     InboxUnreachable,
     _internal_date,
     read_fetch_response,
 )
 from inboxsync.parse import HEADER_FIELDS
+from tests.unit.loopback_imap import serving, session
 
 HEADER_KEY = "BODY[HEADER.FIELDS ({})]".format(" ".join(f.upper() for f in HEADER_FIELDS))
 HEADER = (
@@ -120,28 +119,8 @@ def _uid_set(text: bytes) -> set[int]:
 @contextlib.contextmanager
 def scripted(capabilities: bytes = b"IMAP4rev1") -> Iterator[ScriptedServer]:
     server = ScriptedServer(capabilities)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextlib.contextmanager
-def session(server: ScriptedServer) -> Iterator[ImapSession]:
-    cfg = ImapSettings(
-        host="127.0.0.1",
-        port=server.server_address[1],
-        username="ana@team.example",
-        password="pw",
-        security="none",
-        timeout=10,
-    )
-    with ImapSession(cfg) as imap:
-        imap.examine("INBOX")
-        yield imap
 
 
 GMAIL_CAPABILITIES = b"IMAP4rev1 X-GM-EXT-1 CONDSTORE"

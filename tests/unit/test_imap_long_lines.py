@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import socketserver
-import threading
 
-from inboxsync.imap import ImapSession, ImapSettings
+from tests.unit.loopback_imap import serving, session
 
 FOLDER_SIZE = 300_000  # about 2.1 MB of UIDs in one line: over imaplib's own 1,000,000 bytes
 
@@ -44,21 +43,6 @@ class _Handler(socketserver.StreamRequestHandler):
 
 def test_search_of_a_folder_of_300000_messages_reads_every_uid():
     server = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        cfg = ImapSettings(
-            host="127.0.0.1",
-            port=server.server_address[1],
-            username="ana@team.example",
-            password="pw",
-            security="none",
-            timeout=30,
-        )
-        with ImapSession(cfg) as imap:
-            imap.examine("INBOX")
-            uids = imap.all_uids()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server), session(server, timeout=30) as imap:
+        uids = imap.all_uids()
     assert uids == list(range(1, FOLDER_SIZE + 1))
