@@ -57,7 +57,8 @@ PROVIDER_HOSTS: dict[str, tuple[str, ...]] = {
 }
 
 #: A sync parses and stages its batches in a worker process (`inboxsync.stager`) from this batch
-#: on: long syncs only (a 12,500-message sync was no faster with one). 0: never.
+#: on, or from the first when its backfill plans more batches than this: long syncs only (a
+#: 12,500-message sync was no faster with one). 0: never.
 PARSE_WORKER_AFTER = int(os.environ.get("INBOXSYNC_PARSE_WORKER_AFTER", "20"))
 
 #: During a long sync the derive step (threads, reply flags) runs after every this many messages,

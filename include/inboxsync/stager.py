@@ -52,7 +52,8 @@ def stage(fetched: Sequence[FetchedCopy], team: frozenset[str]) -> StagedBatch:
 
 
 class Stager:
-    """Stages batches inline, and in a worker process from the ``start_after``-th batch on."""
+    """Stages batches inline, and in a worker process from the ``start_after``-th batch on (or
+    at once when `expect` is told of more batches than that)."""
 
     def __init__(self, team: frozenset[str], *, start_after: int) -> None:
         """Args:
@@ -72,6 +73,13 @@ class Stager:
     def in_worker(self) -> bool:
         """Whether batches go to the worker process now."""
         return self._proc is not None
+
+    def expect(self, batches: int) -> None:
+        """Start the worker now when the sync knows ``batches`` more are coming (more than
+        ``start_after``): a backfill's first batches then overlap too, and the process's memory
+        is what it will be for the rest of the sync from the start."""
+        if self._proc is None and not self._failed and 0 < self._start_after < batches:
+            self._start()
 
     def submit(self, fetched: Sequence[FetchedCopy]) -> Future[StagedBatch]:
         """The staged batch of ``fetched``, as a future (already resolved when staged here)."""

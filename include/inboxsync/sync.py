@@ -663,6 +663,7 @@ def _backfill(run: _Run, folders: list[_FolderRun]) -> None:
     total = sum(len(f.history) for f in folders)
     if not total:
         return
+    run.stager.expect(-(-run.budget.room(total) // run.batch_size))  # batches, rounded up
     started = last_report = time.monotonic()
     done = 0
     while not run.budget.exhausted and any(f.history for f in folders):

@@ -90,7 +90,8 @@ def test_worker_and_background_derive_give_the_warehouse_of_one_process(
     assert "worker process" not in logs.text()
     plain = snapshot(warehouse_url)
 
-    # The overlaps: a worker from the third batch on, a derive step every 400 messages.
+    # The overlaps: a worker from the first batch on (the backfill plans 36 batches, more than
+    # the 2 that would be staged inline first), a derive step every 400 messages.
     logs.records.clear()
     overlapped_url = _second_warehouse(services, warehouse_url, inbox)
     monkeypatch.setattr(settings, "PARSE_WORKER_AFTER", 2)
@@ -141,6 +142,35 @@ def test_a_worker_that_dies_loses_no_batch():
         assert not stager.in_worker  # the rest were staged in this process
     assert got == expected
     assert sum(s.loaded for s in got) == len(copies)
+
+
+def test_batches_staged_here_then_in_the_worker_come_back_in_order():
+    from inboxsync.stager import Stager, stage
+
+    team = frozenset({"karelzak@redhat.com"})
+    batches = [_fetched(500)[i : i + 100] for i in range(0, 500, 100)]
+    with Stager(team, start_after=2) as stager:
+        futures = [stager.submit(b) for b in batches[:2]]
+        assert not stager.in_worker
+        futures += [stager.submit(b) for b in batches[2:]]
+        assert stager.in_worker
+        got = [stager.result(f, b) for f, b in zip(futures, batches, strict=True)]
+    assert got == [stage(b, team) for b in batches]
+
+
+def test_a_backfill_of_more_batches_than_start_after_starts_the_worker_at_once():
+    from inboxsync.stager import Stager
+
+    team = frozenset()
+    with Stager(team, start_after=3) as stager:
+        stager.expect(3)  # no more than would be staged here anyway
+        assert not stager.in_worker
+        stager.expect(4)
+        assert stager.in_worker
+        assert stager.result(stager.submit(_fetched(5)), []).loaded == 5
+    with Stager(team, start_after=0) as never:
+        never.expect(10**6)
+        assert not never.in_worker
 
 
 def test_a_batch_that_fails_to_stage_fails_the_same_way_in_the_worker():
