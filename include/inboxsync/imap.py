@@ -937,14 +937,15 @@ def _flag_changes(
 def _gm_labels(data: dict[bytes, Any]) -> tuple[str, ...] | None:
     """X-GM-LABELS, decoded: Gmail sends labels in modified UTF-7, as it does folder names.
 
-    IMAPClient leaves them as bytes (``b"R&AOk-unions"``), and a label of digits sent as an atom
-    comes back as an int.
+    IMAPClient leaves them as bytes (``b"R&AOk-unions"``), a label of digits sent as an atom
+    comes back as an int, and NIL as None: NIL names no label (it used to become "None").
     """
     if b"X-GM-LABELS" not in data:
         return None
     return tuple(
         imap_utf7.decode(label) if isinstance(label, bytes) else str(label)
         for label in data[b"X-GM-LABELS"]
+        if label is not None
     )
 
 

@@ -353,6 +353,17 @@ def test_anything_unusual_goes_to_imapclients_parser(answer: bytes) -> None:
         compare(server, [1], fast=False)
 
 
+def test_nil_among_gmail_labels_is_no_label() -> None:
+    answers = [
+        (1, fetch_line(1, "UID 1 X-GM-LABELS (NIL)", HEADER)),
+        (2, fetch_line(2, 'UID 2 X-GM-LABELS (\\Inbox NIL "NIL" Work)', HEADER)),
+    ]
+    with scripted(GMAIL_CAPABILITIES) as server:
+        server.answers = answers
+        copies = compare(server, [1, 2], fast=None)
+    assert [c.gm_labels for c in copies] == [(), ("\\Inbox", "NIL", "Work")]
+
+
 def test_a_keyword_of_digits_is_a_flag_like_any_other() -> None:
     # IMAPClient's parser reads the atom 2026 as the int 2026; both paths give the text "2026".
     answers = [
