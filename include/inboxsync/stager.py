@@ -1,4 +1,4 @@
-"""Parse and stage a sync's batches in a worker process once the sync turns out to be long.
+"""Parse and stage a sync's batches in a worker process when the sync is, or turns out, long.
 
 A sync's Python work is fetching (socket reads), parsing and staging (pure CPU), and handing the
 staged text to PostgreSQL (`inboxsync.writer`). In one process they take turns on one GIL, and
