@@ -78,14 +78,12 @@ class Stager:
         """Start the worker now when the sync knows ``batches`` more are coming (more than
         ``start_after``): a backfill's first batches then overlap too, and the process's memory
         is what it will be for the rest of the sync from the start."""
-        if self._proc is None and not self._failed and 0 < self._start_after < batches:
-            self._start()
+        self._start_beyond(batches)
 
     def submit(self, fetched: Sequence[FetchedCopy]) -> Future[StagedBatch]:
         """The staged batch of ``fetched``, as a future (already resolved when staged here)."""
         self._submitted += 1
-        if self._proc is None and not self._failed and 0 < self._start_after < self._submitted:
-            self._start()
+        self._start_beyond(self._submitted)
         if self._proc is not None:
             future: Future[StagedBatch] = Future()
             with self._lock:
@@ -133,6 +131,11 @@ class Stager:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _start_beyond(self, batches: int) -> None:
+        """Start the worker when ``batches`` (submitted, or expected) exceed ``start_after``."""
+        if self._proc is None and not self._failed and 0 < self._start_after < batches:
+            self._start()
 
     def _start(self) -> None:
         # The worker imports the same inboxsync as this process.
