@@ -78,11 +78,12 @@ class Budget:
             self.bytes is not None and self.spent_bytes >= self.bytes
         )
 
-    def room(self, batch_size: int) -> int:
-        """How many messages the next batch may hold."""
+    def room(self, wanted: int) -> int:
+        """How many of ``wanted`` more messages the budget lets this run fetch (a batch's size,
+        or a backfill's whole remainder when planning its batches)."""
         if self.messages is None:
-            return batch_size
-        return max(0, min(batch_size, self.messages - self.spent_messages))
+            return wanted
+        return max(0, min(wanted, self.messages - self.spent_messages))
 
     def spend(self, messages: int, nbytes: int) -> None:
         self.spent_messages += messages
