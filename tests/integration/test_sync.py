@@ -238,3 +238,48 @@ def test_malformed_message_is_quarantined_and_the_run_goes_on(services, make_inb
     assert bytes(raw)  # kept raw, not dropped
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(2,)]
     assert sync_inbox(inbox.name, url=warehouse_url).fetched == 0
+
+
+def test_a_message_twice_in_a_batch_with_repeated_addresses_loads_once(
+    services, make_inbox, warehouse_url
+):
+    # The merge inserts a message's addresses and references with plain INSERTs (no ON
+    # CONFLICT): only for messages it has just inserted, one row per (role, email) and position.
+    # Two copies in one batch, a third in another folder's batch, and the same address repeated
+    # (in another case, and in To and Cc) must still give one message and one row per pair.
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    raw = (
+        "From: Ana <ana@globex.example>\r\n"
+        f"To: {inbox.username}, Bea <BEA@globex.example>, bea@globex.example\r\n"
+        f"Cc: {inbox.username.upper()}, bea@globex.example\r\n"
+        "Subject: Twice\r\n"
+        "Date: Mon, 05 Oct 2026 10:00:00 +0200\r\n"
+        "Message-ID: <twice@globex.example>\r\n"
+        "References: <a@globex.example> <b@globex.example> <a@globex.example>\r\n"
+        "\r\nbody\r\n"
+    ).encode()
+    services.deliver(inbox.username, "INBOX", [raw, raw])
+    services.deliver(inbox.username, "Sent", [raw])
+
+    result = sync_inbox(inbox.name, url=warehouse_url)
+
+    assert (result.fetched, result.quarantined) == (3, 0)
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(3,)]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(1,)]
+    addresses = query(
+        warehouse_url, "SELECT role, email FROM inboxsync.message_addresses ORDER BY role, email"
+    )
+    assert addresses == [
+        ("cc", "bea@globex.example"),
+        ("cc", inbox.username),
+        ("from", "ana@globex.example"),
+        ("to", "bea@globex.example"),
+        ("to", inbox.username),
+    ]
+    references = query(
+        warehouse_url,
+        "SELECT ref_message_id FROM inboxsync.message_references ORDER BY position",
+    )
+    assert references == [("a@globex.example",), ("b@globex.example",)]
