@@ -1,7 +1,7 @@
 """The derive step: threads, directions, reply flags and reply events, after each sync.
 
 `run` is called by `inboxsync.sync.sync_inbox` once all folders of an inbox are loaded. It works
-on the messages not derived yet (``messages.derived_at IS NULL``) and on the threads they touch,
+on the messages not derived yet (those in ``derive_queue``) and on the threads they touch,
 never on the whole warehouse (except directions after the team changed), and does everything in
 one transaction under a lock, so two inboxes finishing together derive one after the other, a
 crash derives nothing, and a rerun finds nothing left to do. reply_events' ids therefore

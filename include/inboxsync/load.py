@@ -16,6 +16,7 @@ import psycopg2.extensions
 
 from inboxsync.imap import FetchedCopy
 from inboxsync.parse import ParsedMessage, QuarantineError, email_domain, parse_header
+from inboxsync.threads import thread_at_load
 from inboxsync.warehouse import read_sql
 
 
@@ -28,6 +29,7 @@ class Batch:
     quarantined: list[tuple[FetchedCopy, str]] = field(default_factory=list)  # (copy, reason)
     directions: dict[str, str] = field(default_factory=dict)  # message_key -> direction
     gm_thrids: dict[str, int] = field(default_factory=dict)  # message_key -> X-GM-THRID
+    thread_ids: dict[str, str] = field(default_factory=dict)  # message_key -> thread at load
 
 
 def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
@@ -53,6 +55,10 @@ def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
         if copy.gm_thrid is not None:
             batch.gm_thrids.setdefault(parsed.message_key, copy.gm_thrid)
     batch.directions = {key: direction(msg, team) for key, msg in batch.messages.items()}
+    batch.thread_ids = {
+        key: thread_at_load(key, msg.message_id, msg.references, msg.in_reply_to)
+        for key, msg in batch.messages.items()
+    }
     return batch
 
 
@@ -207,14 +213,15 @@ def _copy_lines(batch: Batch) -> str:
 
 def _message_lines(batch: Batch) -> str:
     """stg_messages (message_key, message_id, subject, sent_at, date_header, from_email,
-    from_name, in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid);
-    keys, kinds and directions are plain ASCII words."""
-    directions, gm_thrids = batch.directions, batch.gm_thrids
+    from_name, in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid,
+    thread_id); keys, kinds, directions and thread ids are plain ASCII words."""
+    directions, gm_thrids, thread_ids = batch.directions, batch.gm_thrids, batch.thread_ids
     return "".join([
         f"{key}\t{_text(m.message_id)}\t{_text(m.subject)}\t{_timestamp(m.sent_at)}\t"
         f"{_text(m.date_header)}\t{_text(m.from_email)}\t{_text(m.from_name)}\t"
         f"{_text(m.in_reply_to)}\t{m.kind}\t{directions[key]}\t{_text(m.list_id)}\t"
-        f"{_text(m.auto_submitted)}\t{_text(m.content_type)}\t{_number(gm_thrids.get(key))}\n"
+        f"{_text(m.auto_submitted)}\t{_text(m.content_type)}\t{_number(gm_thrids.get(key))}\t"
+        f"{thread_ids[key]}\n"
         for key, m in batch.messages.items()
     ])  # fmt: skip
 

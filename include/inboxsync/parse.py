@@ -820,10 +820,20 @@ def _message_key(message_id: str | None, raw: bytes) -> str:
         32 lowercase hex chars of a SHA-256.
     """
     if message_id:
-        digest = hashlib.sha256(_SHA_PREFIX_MID + message_id.encode("utf-8"))
-    else:
-        digest = hashlib.sha256(_SHA_PREFIX_HDR + _canonical_header(raw))
-    return digest.hexdigest()[:32]
+        return key_of_message_id(message_id)
+    return hashlib.sha256(_SHA_PREFIX_HDR + _canonical_header(raw)).hexdigest()[:32]
+
+
+def key_of_message_id(message_id: str) -> str:
+    """The message key of the message whose Message-ID is ``message_id``, held or not.
+
+    Args:
+        message_id: A normalized Message-ID (as `ParsedMessage.message_id` and its references).
+
+    Returns:
+        32 lowercase hex chars of a SHA-256.
+    """
+    return hashlib.sha256(_SHA_PREFIX_MID + message_id.encode("utf-8")).hexdigest()[:32]
 
 
 def _canonical_header(raw: bytes) -> bytes:

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from inboxsync.parse import key_of_message_id
+
 #: A node: the text of a UUID, lower-case with dashes, as PostgreSQL prints a ``uuid`` (and as
 #: psycopg2 returns one). Plain strings, not ``uuid.UUID`` objects: sets and dicts of nodes hash
 #: them at C speed (UUID's ``__hash__`` and ``__eq__`` are Python code, a third of the derive
@@ -116,6 +118,31 @@ def chain(message_id: str | None, references: Sequence[str], in_reply_to: str | 
             kept.append(ref)
     kept.reverse()
     return kept[-MAX_CHAIN:]
+
+
+def thread_at_load(
+    message_key: str, message_id: str | None, references: Sequence[str], in_reply_to: str | None
+) -> str:
+    """The thread a message most likely ends in, known before it is threaded: the load writes it.
+
+    A thread is named after its first message, which is usually its root: the first id of every
+    member's ancestry. So the guess is the key of that first id (`parse.key_of_message_id`), or
+    the message's own key when it has no ancestry. The derive step (`link`) corrects the guesses
+    that miss: a root we do not hold, a thread whose first message by date is not its root,
+    threads that merge. A guess that names an existing thread is never wrong about membership:
+    the message shares that thread's root node.
+
+    Args:
+        message_key: The message's key.
+        message_id: Its Message-ID, or None.
+        references: Its References ids, oldest first.
+        in_reply_to: Its first In-Reply-To id, or None.
+
+    Returns:
+        A thread id.
+    """
+    ancestry = chain(message_id, references, in_reply_to)
+    return key_of_message_id(ancestry[0]) if ancestry else message_key
 
 
 def _is_msg_id(value: str | None) -> bool:

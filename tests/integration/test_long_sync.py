@@ -29,7 +29,7 @@ SNAPSHOT = {
     " FROM inboxsync.contacts ORDER BY email",
     "flags": "SELECT message_key, recipient_email, replied, reply_message_key, history"
     " FROM inboxsync.reply_flags ORDER BY 1, 2",
-    "underived": "SELECT count(*) FROM inboxsync.messages WHERE derived_at IS NULL",
+    "underived": "SELECT count(*) FROM inboxsync.derive_queue",
 }
 
 

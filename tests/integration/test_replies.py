@@ -155,6 +155,71 @@ def test_reply_in_colleagues_inbox_counts_auto_reply_bounce_and_list_mail_do_not
     assert events(warehouse_url) == [event]
 
 
+def test_a_reply_another_sync_loaded_counts_only_once_that_sync_derives_it(
+    services, make_inbox, warehouse_url
+):
+    """The load writes a message with a guess of its thread (migration 0010). Until the sync that
+    loaded it derives it, another inbox's derive step must not take it for a reply, even when the
+    guess names the right thread."""
+    from inboxsync import derive, load, warehouse
+    from inboxsync.imap import FetchedCopy
+    from inboxsync.sync import sync_inbox
+
+    alice = connected(services, make_inbox, warehouse_url)
+    bob = connected(services, make_inbox, warehouse_url)
+    a, b = alice.username, bob.username
+    services.deliver(a, "Sent", [
+        mail("o3@team.example", a, CAROL, "Quote", "Wed, 07 Oct 2026 09:00:00 +0000"),
+    ])  # fmt: skip
+    assert sync_inbox(alice.name, url=warehouse_url).derived.new_events == 0
+
+    # Bob's sync has loaded Carol's reply and still holds his inbox's lock: not derived yet.
+    ((bob_id,),) = query(
+        warehouse_url, "SELECT inbox_id FROM inboxsync.inboxes WHERE name = %s", (bob.name,)
+    )
+    reply = mail("r3@customer.example", CAROL, b, "Re: Quote", "Wed, 07 Oct 2026 10:00:00 +0000",
+                 reply_to_id="o3@team.example")  # fmt: skip
+    team = frozenset({a, b})
+    staged = load.stage_batch(load.build_batch([FetchedCopy(1, reply, (), None, None)], team), team)
+    bobs_sync = warehouse.connect(warehouse_url)
+    try:
+        with bobs_sync.cursor() as cur:
+            assert warehouse.lock_inbox(cur, bob_id)
+        with bobs_sync, bobs_sync.cursor() as cur:
+            load.write_batch(cur, staged, inbox_id=bob_id, folder="INBOX", uidvalidity=1,
+                             last_uid=1, create_contacts=True, created_by="test")  # fmt: skip
+        (guess,) = query(
+            warehouse_url,
+            "SELECT r.thread_id = o.thread_id FROM inboxsync.messages r, inboxsync.messages o"
+            " WHERE r.message_id = 'r3@customer.example' AND o.message_id = 'o3@team.example'",
+        )
+        assert guess == (True,)  # the guess is right: only its being underived keeps it out
+
+        # Alice follows up in the thread: her derive step works on it, without Carol's reply.
+        services.deliver(a, "Sent", [
+            mail("o4@team.example", a, CAROL, "Re: Quote", "Wed, 07 Oct 2026 11:00:00 +0000",
+                 reply_to_id="o3@team.example"),
+        ])  # fmt: skip
+        assert sync_inbox(alice.name, url=warehouse_url).derived.new_events == 0
+        assert flags(warehouse_url) == [
+            ("o3@team.example", CAROL, False, None, None, None),
+            ("o4@team.example", CAROL, False, None, None, None),
+        ]
+        assert query(warehouse_url, "SELECT count(*) FROM inboxsync.derive_queue") == [(1,)]
+        with bobs_sync.cursor() as cur:
+            warehouse.unlock_inbox(cur, bob_id)
+    finally:
+        bobs_sync.close()
+
+    # Bob's sync derives what it loaded: the reply counts, once.
+    assert derive.run(warehouse_url, inbox_ids=[bob_id]).new_events == 1
+    assert flags(warehouse_url) == [
+        ("o3@team.example", CAROL, True, "r3@customer.example", 3600, False),
+        ("o4@team.example", CAROL, False, None, None, None),
+    ]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.derive_queue") == [(0,)]
+
+
 def test_team_domains_and_aliases_make_mail_internal(services, make_inbox, warehouse_url):
     from inboxsync import registry, warehouse
     from inboxsync.sync import sync_inbox

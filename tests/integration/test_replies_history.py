@@ -122,7 +122,11 @@ def test_derive_with_history_true_fires_nothing(services, make_inbox, warehouse_
     assert result.derived.new_events == 1  # new mail: the event fires
     # Undo the derive step (events included, which only a test may do) and derive the same
     # messages again as a backfill run would: the flag comes back, no event fires.
-    query(warehouse_url, "UPDATE inboxsync.messages SET derived_at = NULL RETURNING 1")
+    query(
+        warehouse_url,
+        "INSERT INTO inboxsync.derive_queue (message_key)"
+        " SELECT message_key FROM inboxsync.messages RETURNING 1",
+    )
     query(warehouse_url, "DELETE FROM inboxsync.reply_flags RETURNING 1")
     query(warehouse_url, "DELETE FROM inboxsync.reply_events RETURNING 1")
     again = derive.run(warehouse_url, history=True)

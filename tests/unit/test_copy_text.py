@@ -67,7 +67,7 @@ def message_rows(batch: Batch):
     for key, m in batch.messages.items():
         yield (key, m.message_id, m.subject, m.sent_at, m.date_header, m.from_email, m.from_name,
                m.in_reply_to, m.kind, batch.directions[key], m.list_id, m.auto_submitted,
-               m.content_type, batch.gm_thrids.get(key))  # fmt: skip
+               m.content_type, batch.gm_thrids.get(key), batch.thread_ids[key])  # fmt: skip
 
 
 def address_rows(batch: Batch, team: frozenset[str]):
@@ -150,6 +150,7 @@ def test_awkward_values_in_every_column_stage_the_same_text() -> None:
             kind="human", list_id=value, auto_submitted=value, content_type=value,
         )  # fmt: skip
         batch.directions[key] = "inbound"
+        batch.thread_ids[key] = key
         if i % 2:
             batch.gm_thrids[key] = 2**63 + i
     batch.copies = [(c, f"{c.uid:032x}") for c in _fetched([v.encode() for v in AWKWARD] * 3)]

@@ -51,7 +51,7 @@ WITH computed AS (
     LEFT JOIN derive_emails f ON f.email = m.from_email
     WHERE %(refresh_all)s OR m.message_key IN (SELECT message_key FROM derive_pending)
 ), changed AS (
-    UPDATE inboxsync.messages m SET direction = c.direction
+    UPDATE inboxsync.messages m SET direction = c.direction, derived_at = now()
     FROM computed c
     WHERE m.message_key = c.message_key AND m.direction IS DISTINCT FROM c.direction
     RETURNING m.thread_id

@@ -1,7 +1,10 @@
--- End a derive run: the pending messages are derived, the team's fingerprint remembered.
--- (thread_links.sql marked those it linked; derived_at IS NULL finds the rest, if any.)
-UPDATE inboxsync.messages m SET derived_at = now(), history = p.history
-FROM derive_pending p WHERE m.message_key = p.message_key AND m.derived_at IS NULL;
+-- End a derive run: the pending messages leave the queue, the team's fingerprint is remembered.
+-- (thread_links.sql corrected the history of those it linked; this catches any other.)
+UPDATE inboxsync.messages m SET history = p.history, derived_at = now()
+FROM derive_pending p
+WHERE m.message_key = p.message_key AND m.history IS DISTINCT FROM p.history;
+
+DELETE FROM inboxsync.derive_queue q USING derive_pending p WHERE q.message_key = p.message_key;
 
 INSERT INTO inboxsync.derive_state (name, value) VALUES ('team', %(team)s)
 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()

@@ -20,17 +20,19 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 2
   AND classid = %(lock_class)s::oid AND pid <> pg_backend_pid()
   AND NOT objid::bigint::integer = ANY (%(own_inboxes)s::integer[]);
 
--- A message is history when every copy of it lies in one of the given history ranges.
+-- The messages waiting in derive_queue (the load wrote each with its likely thread and whether it
+-- is history, migration 0010). A message is history when every copy of it lies in one of the
+-- given history ranges.
 CREATE TEMP TABLE derive_pending ON COMMIT DROP AS
-SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at,
+SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loaded_thread_id,
        %(history)s OR coalesce(bool_and(EXISTS (
            SELECT 1 FROM derive_history h
            WHERE h.inbox_id = c.inbox_id AND h.folder = c.folder
              AND h.uidvalidity = c.uidvalidity AND c.uid >= h.min_uid
              AND (h.max_uid IS NULL OR c.uid <= h.max_uid))), false) AS history
-FROM inboxsync.messages m
+FROM inboxsync.derive_queue q
+JOIN inboxsync.messages m USING (message_key)
 LEFT JOIN inboxsync.message_copies c ON c.message_key = m.message_key AND c.expunged_at IS NULL
-WHERE m.derived_at IS NULL
 GROUP BY m.message_key
 HAVING NOT coalesce(bool_and(c.inbox_id IN (SELECT inbox_id FROM derive_busy)), false);
 ALTER TABLE derive_pending ADD PRIMARY KEY (message_key);

@@ -7,6 +7,8 @@
 -- such reply wins, so a backfill that brings an older reply moves the flag to it.
 -- An event fires once per flag, when its first reply is detected, unless that reply came with
 -- an inbox's history and no inbox holding it allows history events.
+-- Messages still in derive_queue and not pending in this step (another sync's, or loaded since
+-- the step began) carry only the load's guess of their thread: they take no part until derived.
 
 -- Flags that no longer apply (the team changed) and never saw a reply go.
 DELETE FROM inboxsync.reply_flags f
@@ -22,6 +24,8 @@ JOIN inboxsync.messages o ON o.thread_id = t.thread_id
 JOIN inboxsync.message_addresses a ON a.message_key = o.message_key AND a.role IN ('to', 'cc')
 WHERE o.direction = 'outbound' AND o.kind NOT IN ('auto_reply', 'bounce')
   AND NOT inboxsync.is_team(a.email)
+  AND (o.message_key IN (SELECT message_key FROM derive_pending)
+       OR o.message_key NOT IN (SELECT message_key FROM inboxsync.derive_queue))
 ON CONFLICT DO NOTHING;
 
 CREATE TEMP TABLE derive_replies ON COMMIT DROP AS
@@ -42,6 +46,8 @@ JOIN inboxsync.messages r
   ON r.thread_id = o.thread_id AND r.from_email = f.recipient_email AND r.kind = 'human'
  AND r.sent_at > o.sent_at
 LEFT JOIN derive_pending p ON p.message_key = r.message_key
+WHERE (p.message_key IS NOT NULL
+       OR r.message_key NOT IN (SELECT message_key FROM inboxsync.derive_queue))
 ORDER BY f.message_key, f.recipient_email, r.sent_at, r.message_key;
 
 WITH fired AS (

@@ -19,12 +19,21 @@ SELECT node, thread_id FROM derive_nodes
 ON CONFLICT (node) DO UPDATE SET thread_id = EXCLUDED.thread_id
 WHERE n.thread_id <> EXCLUDED.thread_id;
 
--- The pending messages get their thread and are marked derived in one UPDATE: each UPDATE of a
--- message writes a new row version and an entry in each of its indexes (finish.sql marks any
--- pending message left without a link).
-UPDATE inboxsync.messages m SET thread_id = l.thread_id, derived_at = now(), history = p.history
-FROM derive_links l JOIN derive_pending p USING (message_key)
-WHERE m.message_key = l.message_key;
+-- The load wrote each message with its likely thread and history (migration 0010): only the
+-- messages where the step corrects one of them are rewritten (an UPDATE of a message writes a new
+-- row version and an entry in each of its indexes). A guessed thread that exists is refreshed
+-- below, having lost the message (a guess that names no thread was never counted anywhere).
+WITH corrected AS (
+    UPDATE inboxsync.messages m SET thread_id = l.thread_id, history = p.history, derived_at = now()
+    FROM derive_links l JOIN derive_pending p USING (message_key)
+    WHERE m.message_key = l.message_key
+      AND (m.thread_id IS DISTINCT FROM l.thread_id OR m.history IS DISTINCT FROM p.history)
+    RETURNING p.loaded_thread_id
+)
+INSERT INTO derive_threads
+SELECT DISTINCT c.loaded_thread_id FROM corrected c
+JOIN inboxsync.threads t ON t.thread_id = c.loaded_thread_id
+ON CONFLICT DO NOTHING;
 
 INSERT INTO derive_threads SELECT DISTINCT thread_id FROM derive_links ON CONFLICT DO NOTHING;
 

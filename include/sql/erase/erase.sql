@@ -7,9 +7,10 @@
 -- What hangs on the messages, captured before they go.
 CREATE TEMP TABLE erase_addresses ON COMMIT DROP AS
 SELECT DISTINCT a.email FROM inboxsync.message_addresses a JOIN erase_messages USING (message_key);
+-- (A message not derived yet may carry a guess that names no thread: migration 0010.)
 CREATE TEMP TABLE erase_threads ON COMMIT DROP AS
 SELECT DISTINCT m.thread_id FROM inboxsync.messages m JOIN erase_messages USING (message_key)
-WHERE m.thread_id IS NOT NULL;
+WHERE m.thread_id IN (SELECT thread_id FROM inboxsync.threads);
 -- Their thread nodes: their own (md5 of the Message-ID, or of 'key:' || key) and their ancestry.
 CREATE TEMP TABLE erase_nodes ON COMMIT DROP AS
 SELECT md5(id)::uuid AS node, id FROM (
@@ -42,6 +43,7 @@ WHERE (q.inbox_id, q.folder, q.uidvalidity, q.uid) = (e.inbox_id, e.folder, e.ui
 DELETE FROM inboxsync.message_addresses a USING erase_messages e WHERE a.message_key = e.message_key;
 DELETE FROM inboxsync.message_references r USING erase_messages e
 WHERE r.message_key = e.message_key;
+DELETE FROM inboxsync.derive_queue q USING erase_messages e WHERE q.message_key = e.message_key;
 DELETE FROM inboxsync.messages m USING erase_messages e WHERE m.message_key = e.message_key;
 
 -- Thread nodes no remaining message has or references.

@@ -9,15 +9,22 @@
 -- reference position, so they cannot conflict: a plain INSERT (ON CONFLICT's speculative
 -- insertion cost a tenth of the sync's wall time, `make bench`). Erasure deletes a message's
 -- addresses and references with it (erase/erase.sql), so no earlier rows wait for its key.
+-- A new message comes with the thread it most likely belongs to (inboxsync.threads.thread_at_load)
+-- and whether it is history (this batch is history when it moves the low-water mark); it waits in
+-- derive_queue for the derive step, which rewrites it only where it corrects them (migration 0010).
 WITH new_messages AS (
     INSERT INTO inboxsync.messages AS m (
         message_key, message_id, subject, sent_at, date_header, from_email, from_name,
-        in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid)
+        in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid,
+        thread_id, history)
     SELECT message_key, message_id, subject, sent_at, date_header, from_email, from_name,
-           in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid
+           in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid,
+           thread_id, %(backfill_uid)s::bigint IS NOT NULL
     FROM stg_messages
     ON CONFLICT (message_key) DO NOTHING
     RETURNING m.message_key
+), queued AS (
+    INSERT INTO inboxsync.derive_queue (message_key) SELECT message_key FROM new_messages
 ), new_addresses AS (
     INSERT INTO inboxsync.message_addresses (message_key, role, email, display_name, position)
     SELECT a.message_key, a.role, a.email, a.display_name, a.position

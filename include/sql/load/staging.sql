@@ -6,7 +6,7 @@ CREATE TEMP TABLE IF NOT EXISTS stg_copies (
 CREATE TEMP TABLE IF NOT EXISTS stg_messages (
     message_key text, message_id text, subject text, sent_at timestamptz, date_header text,
     from_email text, from_name text, in_reply_to text, kind text, direction text, list_id text,
-    auto_submitted text, content_type text, gm_thrid numeric(20)
+    auto_submitted text, content_type text, gm_thrid numeric(20), thread_id text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_addresses (
     message_key text, role text, email text, display_name text, position integer, domain text,
