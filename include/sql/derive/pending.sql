@@ -21,8 +21,14 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 2
   AND NOT objid::bigint::integer = ANY (%(own_inboxes)s::integer[]);
 
 -- The messages waiting in derive_queue (the load wrote each with its likely thread and whether it
--- is history, migration 0010). A message is history when every copy of it lies in one of the
--- given history ranges.
+-- is history, migration 0010), copied and analyzed first: the queue's own statistics lag behind
+-- its contents, and a planner that takes it for large scans every message and copy instead of
+-- looking the queued ones up (1.8 s instead of 0.2 s over the derive steps of `make bench`).
+CREATE TEMP TABLE derive_queued ON COMMIT DROP AS
+SELECT DISTINCT message_key FROM inboxsync.derive_queue;
+ANALYZE derive_queued;
+
+-- A message is history when every copy of it lies in one of the given history ranges.
 CREATE TEMP TABLE derive_pending ON COMMIT DROP AS
 SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loaded_thread_id,
        %(history)s OR coalesce(bool_and(EXISTS (
@@ -30,7 +36,7 @@ SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loa
            WHERE h.inbox_id = c.inbox_id AND h.folder = c.folder
              AND h.uidvalidity = c.uidvalidity AND c.uid >= h.min_uid
              AND (h.max_uid IS NULL OR c.uid <= h.max_uid))), false) AS history
-FROM inboxsync.derive_queue q
+FROM derive_queued q
 JOIN inboxsync.messages m USING (message_key)
 LEFT JOIN inboxsync.message_copies c ON c.message_key = m.message_key AND c.expunged_at IS NULL
 GROUP BY m.message_key
