@@ -129,8 +129,8 @@ def thread_at_load(
     member's ancestry. So the guess is the key of that first id (`parse.key_of_message_id`), or
     the message's own key when it has no ancestry. The derive step (`link`) corrects the guesses
     that miss: a root we do not hold, a thread whose first message by date is not its root,
-    threads that merge. A guess that names an existing thread is never wrong about membership:
-    the message shares that thread's root node.
+    threads that merge. A guess that names an existing thread is right: the message shares a
+    node with the message that thread is named after.
 
     Args:
         message_key: The message's key.
