@@ -240,14 +240,16 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
 
     cur.execute(
         "CREATE TEMP TABLE derive_links (message_key text, thread_id text) ON COMMIT DROP;"
-        "CREATE TEMP TABLE derive_nodes (node uuid, thread_id text) ON COMMIT DROP;"
+        "CREATE TEMP TABLE derive_nodes (node uuid, thread_id text, stored boolean)"
+        " ON COMMIT DROP;"
         "CREATE TEMP TABLE derive_merges (merged_thread_id text, thread_id text) ON COMMIT DROP;"
     )
     _copy(cur, "derive_links", linked.message_threads.items())
     _copy(
         cur,
         "derive_nodes",
-        ((node, thread_id) for node, thread_id in linked.node_threads.items()
+        ((node, thread_id, node in existing_nodes)
+         for node, thread_id in linked.node_threads.items()
          if existing_nodes.get(node) != thread_id),
     )  # fmt: skip
     _copy(cur, "derive_merges", linked.merges.items())

@@ -8,6 +8,7 @@ messages say what a person should check.
 from __future__ import annotations
 
 import contextlib
+import functools
 import imaplib
 import ipaddress
 import logging
@@ -27,7 +28,7 @@ from imapclient.fixed_offset import FixedOffset
 from imapclient.imapclient import ALL, SENT, join_message_ids, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response
 
-from inboxsync import settings
+from inboxsync import imap_lines, settings
 from inboxsync.parse import HEADER_FIELDS
 
 if TYPE_CHECKING:
@@ -565,17 +566,22 @@ class ImapSession:
     ) -> list[Any]:
         """Send one UID FETCH and return imaplib's raw untagged FETCH data, as IMAPClient does.
 
+        The answer is read by `imap_lines.command_complete` (imaplib's reading, cheaper per
+        line), or by imaplib itself when its debug output is wanted.
+
         Raises:
             IMAPClientError: A NO answer ("fetch failed: ..."), a BAD one (imaplib's "FETCH
                 command error: ..."), or a broken connection (imaplib's abort).
         """
         imap = self.client._imap
         level = imap.debug
+        complete = imap._command_complete  # imaplib's own reading, which logs every line
         if not _IMAPLIB_LOG.isEnabledFor(logging.DEBUG):
             # IMAPClient sets imaplib's debug level to 5 and sends its output to this logger:
             # imaplib then formats every line and literal (repr) for a logger that drops them,
             # which costs more than reading them. Level 0 skips that; nothing logged is lost.
             imap.debug = 0
+            complete = functools.partial(imap_lines.command_complete, imap)
         try:
             tag = imap._command(
                 "UID",
@@ -584,7 +590,7 @@ class ImapSession:
                 seq_to_parenstr_upper(items),
                 seq_to_parenstr_upper(modifiers) if modifiers else None,
             )
-            typ, data = imap._command_complete("FETCH", tag)
+            typ, data = complete("FETCH", tag)
             self.client._checkok("fetch", typ, data)
             typ, data = imap._untagged_response(typ, data, "FETCH")
         finally:
