@@ -113,6 +113,10 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
     )
 
 
+class InboxRemoved(LookupError):
+    """The inbox a batch belongs to is no longer in the registry."""
+
+
 def write_batch(
     cur: psycopg2.extensions.cursor,
     staged: StagedBatch,
@@ -139,7 +143,16 @@ def write_batch(
         backfill_remaining: History still to fetch after this batch, or None.
         create_contacts: The inbox's create-contacts switch.
         created_by: What to record as the creator of new contacts.
+
+    Raises:
+        InboxRemoved: The inbox was removed (the transaction wrote nothing).
     """
+    # The inbox's row, share-locked for the transaction: a removal waits for this batch, and a
+    # batch for a removed inbox adds nothing (migration 0011: the check its copies' foreign key
+    # made once per copy).
+    cur.execute("SELECT 1 FROM inboxsync.inboxes WHERE inbox_id = %s FOR KEY SHARE", (inbox_id,))
+    if cur.fetchone() is None:
+        raise InboxRemoved(f"inbox {inbox_id} was removed while it synced: nothing more is loaded")
     cur.execute(read_sql("load/staging.sql"))
     for table, payload in staged.tables:
         _copy_payload(cur, f"COPY {table} FROM STDIN", payload)

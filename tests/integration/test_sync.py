@@ -283,3 +283,41 @@ def test_a_message_twice_in_a_batch_with_repeated_addresses_loads_once(
         "SELECT ref_message_id FROM inboxsync.message_references ORDER BY position",
     )
     assert references == [("a@globex.example",), ("b@globex.example",)]
+
+
+def test_removing_an_inbox_removes_its_copies_and_stops_its_loading(
+    services, make_inbox, warehouse_url
+):
+    """The copies' inbox is checked once per batch (migration 0011), not per copy by a foreign
+    key: removing the inbox still removes its copies, and a batch that arrives for it afterwards
+    (a sync that was running) fails, naming the inbox, and writes nothing."""
+    from inboxsync import load, registry, warehouse
+    from inboxsync.imap import FetchedCopy
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    kept = make_inbox()
+    for each in (inbox, kept):
+        services.deliver(each.username, "INBOX", [
+            _message(1, sender="ana@customer.example", to=each.username, subject="Quote"),
+        ])  # fmt: skip
+        assert sync_inbox(each.name, url=warehouse_url).fetched == 1
+    ((inbox_id,),) = query(
+        warehouse_url, "SELECT inbox_id FROM inboxsync.inboxes WHERE name = %s", (inbox.name,)
+    )
+    with warehouse.transaction(warehouse_url) as cur:
+        registry.remove_inbox(cur, inbox.name)
+    copies = "SELECT inbox_id = %s, count(*) FROM inboxsync.message_copies GROUP BY 1"
+    assert query(warehouse_url, copies, (inbox_id,)) == [(False, 1)]
+
+    team = frozenset({inbox.username})
+    raw = _message(2, sender="bo@customer.example", to=inbox.username, subject="Late")
+    staged = load.stage_batch(load.build_batch([FetchedCopy(2, raw, (), None, None)], team), team)
+    with (
+        pytest.raises(load.InboxRemoved, match=f"inbox {inbox_id} was removed"),
+        warehouse.transaction(warehouse_url) as cur,
+    ):
+        load.write_batch(cur, staged, inbox_id=inbox_id, folder="INBOX", uidvalidity=1,
+                         last_uid=2, create_contacts=True, created_by="test")  # fmt: skip
+    assert query(warehouse_url, copies, (inbox_id,)) == [(False, 1)]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(1,)]
