@@ -1,9 +1,9 @@
 """`inbox_sync` under the CeleryExecutor: a real Redis broker, two Celery worker processes.
 
-Six inboxes' mapped sync tasks spread over both workers, and the warehouse ends identical to a
-LocalExecutor run of the same DAG over the same mailboxes. Redis: the server on 127.0.0.1:6379
-when one answers (database 11, this test's own), else Debian's redis-server started here on a
-free port.
+The run's tasks (three list tasks, six inboxes' mapped syncs) spread over both workers, and the
+warehouse ends identical to a LocalExecutor run of the same DAG over the same mailboxes. Redis:
+the server on 127.0.0.1:6379 when one answers (database 11, this test's own), else Debian's
+redis-server started here on a free port.
 """
 
 from __future__ import annotations
@@ -142,13 +142,14 @@ def _warehouse(services, name: str, mailboxes) -> str:
     return url
 
 
-def _sync_task_hosts(metadata_url: str) -> list[tuple[str, str, str]]:
+def _task_hosts(metadata_url: str) -> list[tuple[str, str, str, str]]:
+    """(task_id, rendered map index, state, hostname) of every task of the latest run."""
     with psycopg2.connect(metadata_url) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT rendered_map_index, state, hostname FROM task_instance"
-            " WHERE dag_id = 'inbox_sync' AND task_id = 'sync_inbox' AND run_id = ("
+            "SELECT task_id, coalesce(rendered_map_index, ''), state, hostname FROM task_instance"
+            " WHERE dag_id = 'inbox_sync' AND run_id = ("
             "   SELECT run_id FROM dag_run WHERE dag_id = 'inbox_sync' ORDER BY id DESC LIMIT 1)"
-            " ORDER BY rendered_map_index"
+            " ORDER BY task_id, rendered_map_index"
         )
         rows = cur.fetchall()
     conn.close()
@@ -196,9 +197,10 @@ def test_celery_workers_share_the_inboxes_and_match_a_local_run(
         while not all("ready" in stack.log(w) for w in WORKERS):
             assert time.monotonic() < deadline, stack.log(WORKERS[0])[-3000:]
             time.sleep(0.5)
-        # A real scheduler queues the six mapped sync tasks together; each worker (concurrency
-        # 1, prefetch 1) holds one at a time, so both must take some. (`dags test
-        # --use-executor` hands tasks over one by one, which left the spread to chance.)
+        # A real scheduler queues the three list tasks together at the start of the run, then
+        # the six mapped sync tasks together; each worker (concurrency 1, no prefetch) holds one
+        # at a time, so both take some. (`dags test --use-executor` hands tasks over one by one,
+        # which left the spread to chance.)
         stack.run("dags", "reserialize")
         stack.start("scheduler", "scheduler")
         started = time.monotonic()
@@ -213,20 +215,28 @@ def test_celery_workers_share_the_inboxes_and_match_a_local_run(
                 assert time.monotonic() < deadline, stack.log("scheduler")[-3000:]
                 time.sleep(1)
         celery_seconds = time.monotonic() - started
-        tasks = _sync_task_hosts(services.pg_url("airflow_celery"))
+        all_tasks = _task_hosts(services.pg_url("airflow_celery"))
         run_states = [r["state"] for r in runs]
     finally:
         stack.stop()
 
+    tasks = [(name, state, host) for task, name, state, host in all_tasks if task == "sync_inbox"]
     assert [(name, state) for name, state, _ in tasks] == [
         (name, "success") for name, _, _ in mailboxes
     ], run_states
     per_worker = Counter(host for _, _, host in tasks)
     print(
         f"\ncelery run (scheduler): {celery_seconds:.1f} s;"
-        f" sync tasks per worker: {dict(per_worker)}"
+        f" sync tasks per worker: {dict(per_worker)};"
+        f" all tasks per worker: {dict(Counter(host for *_, host in all_tasks if host))}"
     )
-    assert set(per_worker) == set(WORKERS)  # both workers ran sync tasks
+    # Both workers ran the run's tasks, the sync tasks among them on one or both: tasks queued
+    # together are shared, but the six syncs of these small inboxes take under a second each
+    # and are queued while the provider list tasks (about 5 s of task start-up) run, so a
+    # worker busy with one of those can leave every sync to the other (seen in a CI run).
+    # (Tasks that ran have a host; the mapped syncs of no Gmail or Microsoft inbox never ran.)
+    assert {host for *_, host in all_tasks if host} == set(WORKERS)
+    assert set(per_worker) <= set(WORKERS)
     assert sum(per_worker.values()) == INBOXES
 
     # The same DAG under the LocalExecutor, into a second warehouse.
