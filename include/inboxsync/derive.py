@@ -60,6 +60,7 @@ class DeriveResult:
     new_threads: int = 0
     merged_threads: int = 0
     touched_threads: int = 0
+    reclassified: int = 0  # messages whose direction was computed again (team changed since load)
     directions_changed: int = 0
     team_changed: bool = False
     flags_updated: int = 0
@@ -104,10 +105,11 @@ def run(
         conn.close()
     result.seconds = time.monotonic() - started
     log.info(
-        "derive: %d messages, %d new / %d merged / %d touched threads, %d directions changed,"
-        " %d flags updated, %d new reply events, %.2f s",
+        "derive: %d messages, %d new / %d merged / %d touched threads, %d classified again,"
+        " %d directions changed, %d flags updated, %d new reply events, %.2f s",
         result.messages, result.new_threads, result.merged_threads, result.touched_threads,
-        result.directions_changed, result.flags_updated, result.new_events, result.seconds,
+        result.reclassified, result.directions_changed, result.flags_updated, result.new_events,
+        result.seconds,
     )  # fmt: skip
     return result
 
@@ -167,9 +169,16 @@ def _derive(
     cur: psycopg2.extensions.cursor, history: bool, ranges: list[HistoryRange], own: list[int]
 ) -> DeriveResult:
     result = DeriveResult()
+    # The team's fingerprint: when it differs from the last run's, every direction is refreshed.
+    cur.execute(
+        "SELECT inboxsync.team_fingerprint(),"
+        " (SELECT value FROM inboxsync.derive_state WHERE name = 'team')"
+    )
+    team_fingerprint, last_fingerprint = cur.fetchone()
     cur.execute(
         warehouse.read_sql("derive/pending.sql"),
         {
+            "team": team_fingerprint,
             "history": history,
             "h_inbox": [r.inbox_id for r in ranges],
             "h_folder": [r.folder for r in ranges],
@@ -180,7 +189,6 @@ def _derive(
             "own_inboxes": own,
         },
     )
-    team_fingerprint, last_fingerprint = cur.fetchone()
     result.team_changed = team_fingerprint != last_fingerprint
     cur.execute("SELECT count(*) FROM derive_pending")
     result.messages = cur.fetchone()[0]
@@ -190,6 +198,8 @@ def _derive(
     _link_threads(cur, result)
     cur.execute(warehouse.read_sql("derive/direction.sql"), {"refresh_all": result.team_changed})
     result.directions_changed = cur.fetchone()[0]
+    cur.execute("SELECT count(*) FROM derive_scope")
+    result.reclassified = cur.fetchone()[0]
     cur.execute("SELECT count(*) FROM derive_threads")
     result.touched_threads = cur.fetchone()[0]
     cur.execute(warehouse.read_sql("derive/reply_flags.sql"))

@@ -66,8 +66,9 @@ def direction(msg: ParsedMessage, team: frozenset[str]) -> str:
     """inbound (from outside), outbound (from the team to someone outside) or internal."""
     if msg.from_email not in team:
         return "inbound"
-    recipients = {a.email for a in msg.addresses if a.role in ("to", "cc", "bcc")}
-    return "outbound" if recipients - team else "internal"
+    # `in`, not a set difference: a set difference ignores the team's domains (`registry.Team`).
+    external = any(a.email not in team for a in msg.addresses if a.role in ("to", "cc", "bcc"))
+    return "outbound" if external else "internal"
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,15 @@ class StagedBatch:
         messages: Copies fetched (loaded and quarantined).
         loaded: Copies that parsed.
         quarantined: Copies quarantined.
+        team: Fingerprint of the team its directions and is_team flags were computed with
+            (`registry.Team.fingerprint`); None when unknown.
     """
 
     tables: tuple[tuple[str, str], ...]
     messages: int
     loaded: int
     quarantined: int
+    team: str | None = None
 
 
 def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
@@ -110,6 +114,7 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
         messages=len(batch.copies) + len(batch.quarantined),
         loaded=len(batch.copies),
         quarantined=len(batch.quarantined),
+        team=getattr(team, "fingerprint", None),
     )
 
 
@@ -167,6 +172,7 @@ def write_batch(
             "backfill_remaining": backfill_remaining,
             "create_contacts": create_contacts,
             "created_by": created_by,
+            "team": staged.team,
         },
     )
 

@@ -236,10 +236,20 @@ class Team(frozenset[str]):
     """
 
     domains: frozenset[str]
+    #: ``inboxsync.team_fingerprint()`` when the team was read from the warehouse, else None. The
+    #: load records it with each message it classifies, and the derive step classifies again only
+    #: messages classified with another team (migration 0012).
+    fingerprint: str | None
 
-    def __new__(cls, addresses: Iterable[str] = (), domains: Iterable[str] = ()) -> Team:
+    def __new__(
+        cls,
+        addresses: Iterable[str] = (),
+        domains: Iterable[str] = (),
+        fingerprint: str | None = None,
+    ) -> Team:
         team = super().__new__(cls, addresses)
         team.domains = frozenset(domains)
+        team.fingerprint = fingerprint
         return team
 
     def __contains__(self, email: object) -> bool:
@@ -257,10 +267,13 @@ def team_addresses(cur: psycopg2.extensions.cursor) -> Team:
     The view ``inboxsync.team_addresses`` and the table ``inboxsync.team_domains`` are the one
     definition of the team; the derive step applies the same through ``inboxsync.is_team``.
     """
-    cur.execute("SELECT email FROM inboxsync.team_addresses")
-    addresses = [row[0] for row in cur.fetchall()]
-    cur.execute("SELECT domain FROM inboxsync.team_domains")
-    return Team(addresses, (row[0] for row in cur.fetchall()))
+    # One statement, so the fingerprint is that of the addresses and domains read with it.
+    cur.execute(
+        "SELECT ARRAY(SELECT email FROM inboxsync.team_addresses),"
+        " ARRAY(SELECT domain FROM inboxsync.team_domains), inboxsync.team_fingerprint()"
+    )
+    addresses, domains, fingerprint = cur.fetchone()
+    return Team(addresses, domains, fingerprint)
 
 
 def add_team_alias(cur: psycopg2.extensions.cursor, email: str, note: str | None = None) -> str:

@@ -250,3 +250,68 @@ def test_team_domains_and_aliases_make_mail_internal(services, make_inbox, wareh
     assert query(
         warehouse_url, "SELECT email, is_team FROM inboxsync.contacts ORDER BY email"
     ) == sorted([(a, True), ("sales@partner.example", True), ("zoe@eu.acme.example", True)])
+
+
+def test_sql_is_team_reads_the_team_as_the_load_does(services, make_inbox, warehouse_url):
+    """The derive step keeps the load's directions (migration 0012): ``inboxsync.is_team`` and
+    ``registry.Team`` must agree, "_" in a team domain included (LIKE read it as any character)."""
+    from inboxsync import registry, warehouse
+
+    inbox = make_inbox()
+    emails = [inbox.username, "zoe@acme.example", "zoe@eu.acme.example", "zoe@notacme.example",
+              "zoe@acme.example.org", "x@my_co.example", "x@sub.my_co.example",
+              "x@sub.myXco.example", "x@myco.example", "carol@customer.example"]  # fmt: skip
+    with warehouse.transaction(warehouse_url) as cur:
+        registry.add_team_domain(cur, "acme.example")
+        registry.add_team_domain(cur, "my_co.example")
+        team = registry.team_addresses(cur)
+        cur.execute("SELECT e, inboxsync.is_team(e) FROM unnest(%s::text[]) e", (emails,))
+        in_sql = dict(cur.fetchall())
+    assert in_sql == {email: email in team for email in emails}
+    assert sum(in_sql.values()) == 5
+
+
+def test_mail_loaded_with_a_team_changed_since_is_classified_again(
+    services, make_inbox, warehouse_url, monkeypatch
+):
+    """The derive step keeps the load's directions only when the load used today's team: a sync
+    that read the team before a domain was added (and a derive step already ran with it) has its
+    messages classified again, though the team did not change since that last derive step."""
+    from inboxsync import derive, registry, warehouse
+    from inboxsync.sync import sync_inbox
+
+    alice = connected(services, make_inbox, warehouse_url)
+    a = alice.username
+    with warehouse.transaction(warehouse_url) as cur:
+        before = registry.team_addresses(cur)
+        registry.add_team_domain(cur, "acme.example")
+        now = registry.team_addresses(cur)
+    assert before.fingerprint and now.fingerprint and before.fingerprint != now.fingerprint
+    assert derive.run(warehouse_url).team_changed  # the team as it is now, remembered
+
+    services.deliver(a, "Sent", [
+        mail("i1@team.example", a, "zoe@eu.acme.example", "Plan", "Mon, 5 Oct 2026 09:00 +0000"),
+        mail("o1@team.example", a, CAROL, "Plan", "Mon, 5 Oct 2026 09:01 +0000"),
+    ])  # fmt: skip
+    monkeypatch.setattr(registry, "team_addresses", lambda cur: before)  # read before the change
+    result = sync_inbox(alice.name, url=warehouse_url).derived
+    assert (result.team_changed, result.reclassified, result.directions_changed) == (False, 2, 1)
+    assert query(
+        warehouse_url, "SELECT message_id, direction FROM inboxsync.messages ORDER BY 1"
+    ) == [("i1@team.example", "internal"), ("o1@team.example", "outbound")]
+    assert query(
+        warehouse_url, "SELECT email, is_team FROM inboxsync.contacts ORDER BY email"
+    ) == sorted([(a, True), (CAROL, False), ("zoe@eu.acme.example", True)])
+    assert flags(warehouse_url) == [("o1@team.example", CAROL, False, None, None, None)]
+
+    # Mail loaded with the team of now is not classified again.
+    monkeypatch.undo()
+    services.deliver(a, "Sent", [
+        mail("i2@team.example", a, "ann@acme.example", "Plan", "Mon, 5 Oct 2026 10:00 +0000"),
+    ])  # fmt: skip
+    result = sync_inbox(alice.name, url=warehouse_url).derived
+    assert (result.messages, result.reclassified) == (1, 0)
+    assert query(
+        warehouse_url,
+        "SELECT direction FROM inboxsync.messages WHERE message_id = 'i2@team.example'",
+    ) == [("internal",)]

@@ -1,6 +1,7 @@
 -- Direction and contacts.is_team from the team's one definition (inboxsync.is_team): for the
--- pending messages, or for all of them when the team changed (parameter refresh_all).
--- Load computes a direction already; this makes team domains count and corrects old rows.
+-- pending messages the load classified with another team than today's (derive_pending.reclassify,
+-- migration 0012), or for all messages when the team changed since the last run (parameter
+-- refresh_all). The load's classification of the others stands: it used this very team.
 -- Threads whose messages changed direction get their reply flags recomputed.
 
 -- The messages concerned, in a table of their own: a "refresh_all OR key IN (pending)" filter
@@ -8,7 +9,7 @@
 -- step scanned all messages and addresses of the warehouse (0.17 s of an hourly step at 100,000
 -- messages, growing with the warehouse) to find those of the pending ones.
 CREATE TEMP TABLE derive_scope ON COMMIT DROP AS
-SELECT message_key FROM derive_pending WHERE NOT %(refresh_all)s
+SELECT message_key FROM derive_pending WHERE reclassify AND NOT %(refresh_all)s
 UNION ALL
 SELECT message_key FROM inboxsync.messages WHERE %(refresh_all)s;
 ANALYZE derive_scope;

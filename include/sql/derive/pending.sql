@@ -1,7 +1,8 @@
 -- Start a derive run: the messages not derived yet, whether each came with an inbox's history,
 -- and an empty set of affected threads. Runs under the derive lock, in the run's transaction.
 -- Parameters: history (every pending message is history), h_inbox / h_folder / h_uidvalidity /
--- h_min_uid / h_max_uid (parallel arrays: UID ranges of folders loaded as history).
+-- h_min_uid / h_max_uid (parallel arrays: UID ranges of folders loaded as history), team (the
+-- team's fingerprint now, inboxsync.team_fingerprint()).
 CREATE TEMP TABLE derive_history ON COMMIT DROP AS
 SELECT * FROM unnest(%(h_inbox)s::integer[], %(h_folder)s::text[], %(h_uidvalidity)s::bigint[],
                      %(h_min_uid)s::bigint[], %(h_max_uid)s::bigint[])
@@ -25,13 +26,17 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 2
 -- its contents, and a planner that takes it for large scans every message and copy instead of
 -- looking the queued ones up (over the derive steps of a 100,000-message `make bench` sync:
 -- 1.78 s before, 1.47 s with the copy; in an hourly step, a scan of the whole warehouse).
+-- A message is classified again (direction.sql) unless the load classified it with the team of now
+-- (migration 0012).
 CREATE TEMP TABLE derive_queued ON COMMIT DROP AS
-SELECT DISTINCT message_key FROM inboxsync.derive_queue;
+SELECT message_key, bool_or(team IS DISTINCT FROM %(team)s) AS reclassify
+FROM inboxsync.derive_queue GROUP BY message_key;
 ANALYZE derive_queued;
 
 -- A message is history when every copy of it lies in one of the given history ranges.
 CREATE TEMP TABLE derive_pending ON COMMIT DROP AS
 SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loaded_thread_id,
+       q.reclassify,
        %(history)s OR coalesce(bool_and(EXISTS (
            SELECT 1 FROM derive_history h
            WHERE h.inbox_id = c.inbox_id AND h.folder = c.folder
@@ -40,15 +45,9 @@ SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loa
 FROM derive_queued q
 JOIN inboxsync.messages m USING (message_key)
 LEFT JOIN inboxsync.message_copies c ON c.message_key = m.message_key AND c.expunged_at IS NULL
-GROUP BY m.message_key
+GROUP BY m.message_key, q.reclassify
 HAVING NOT coalesce(bool_and(c.inbox_id IN (SELECT inbox_id FROM derive_busy)), false);
 ALTER TABLE derive_pending ADD PRIMARY KEY (message_key);
 ANALYZE derive_pending;
 
 CREATE TEMP TABLE derive_threads (thread_id text PRIMARY KEY) ON COMMIT DROP;
-
--- The team's fingerprint: when it differs from the last run's, every direction is refreshed.
-SELECT md5(coalesce(string_agg(t, ',' ORDER BY t), '')),
-       (SELECT value FROM inboxsync.derive_state WHERE name = 'team')
-FROM (SELECT 'a:' || email AS t FROM inboxsync.team_addresses
-      UNION ALL SELECT 'd:' || domain FROM inboxsync.team_domains) team;

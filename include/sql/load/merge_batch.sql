@@ -1,7 +1,8 @@
 -- Merge one staged batch into the contract tables and advance the folder's checkpoint.
 -- Runs in the same transaction as the COPYs that filled the staging tables (invariant 2).
 -- Parameters: inbox_id, folder, uidvalidity, last_uid and backfill_uid (the checkpoint this batch
--- advances; the other is NULL), backfill_remaining, create_contacts, created_by.
+-- advances; the other is NULL), backfill_remaining, create_contacts, created_by, team (the
+-- fingerprint of the team the batch was classified with, or NULL).
 
 -- A message seen before (another inbox, another folder, an earlier batch) keeps its first row;
 -- its addresses and references come with it, once. They are inserted only for the messages this
@@ -11,7 +12,8 @@
 -- addresses and references with it (erase/erase.sql), so no earlier rows wait for its key.
 -- A new message comes with the thread it most likely belongs to (inboxsync.threads.thread_at_load)
 -- and whether it is history (this batch is history when it moves the low-water mark); it waits in
--- derive_queue for the derive step, which rewrites it only where it corrects them (migration 0010).
+-- derive_queue for the derive step, which rewrites it only where it corrects them (migration 0010),
+-- with the fingerprint of the team its direction was computed with (migration 0012).
 WITH new_messages AS (
     INSERT INTO inboxsync.messages AS m (
         message_key, message_id, subject, sent_at, date_header, from_email, from_name,
@@ -24,7 +26,8 @@ WITH new_messages AS (
     ON CONFLICT (message_key) DO NOTHING
     RETURNING m.message_key
 ), queued AS (
-    INSERT INTO inboxsync.derive_queue (message_key) SELECT message_key FROM new_messages
+    INSERT INTO inboxsync.derive_queue (message_key, team)
+    SELECT message_key, %(team)s FROM new_messages
 ), new_addresses AS (
     INSERT INTO inboxsync.message_addresses (message_key, role, email, display_name, position)
     SELECT a.message_key, a.role, a.email, a.display_name, a.position
