@@ -134,3 +134,7 @@ def test_derive_with_history_true_fires_nothing(services, make_inbox, warehouse_
     assert flags(warehouse_url) == [
         ("o7@team.example", GRACE, True, "r7@customer.example", 600, True)
     ]
+    # The derive step corrected what the load wrote: the messages are history now.
+    assert query(
+        warehouse_url, "SELECT message_id, history FROM inboxsync.messages ORDER BY 1"
+    ) == [("o7@team.example", True), ("r7@customer.example", True)]

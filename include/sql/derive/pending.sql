@@ -36,7 +36,7 @@ ANALYZE derive_queued;
 -- A message is history when every copy of it lies in one of the given history ranges.
 CREATE TEMP TABLE derive_pending ON COMMIT DROP AS
 SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loaded_thread_id,
-       q.reclassify,
+       m.history AS loaded_history, q.reclassify,
        %(history)s OR coalesce(bool_and(EXISTS (
            SELECT 1 FROM derive_history h
            WHERE h.inbox_id = c.inbox_id AND h.folder = c.folder

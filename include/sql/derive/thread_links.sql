@@ -1,5 +1,6 @@
 -- Apply the thread links computed in Python (inboxsync.threads.link) from the staged tables
--- derive_links (message_key, thread_id), derive_nodes (node, thread_id, stored: whether the
+-- derive_links (message_key, thread_id, corrected: the link or the history differs from what
+-- the load wrote), derive_nodes (node, thread_id, stored: whether the
 -- step's lookup found the node) and derive_merges (merged_thread_id, thread_id); then refresh
 -- the affected threads' rows.
 
@@ -30,10 +31,13 @@ WHERE n.thread_id <> EXCLUDED.thread_id;
 -- messages where the step corrects one of them are rewritten (an UPDATE of a message writes a new
 -- row version and an entry in each of its indexes). A guessed thread that exists is refreshed
 -- below, having lost the message (a guess that names no thread was never counted anywhere).
+-- Only the links marked corrected are looked up (joining all of a step's messages to their rows
+-- to compare took most of this statement's time); a merge above may already have moved a
+-- message to the thread the link names, hence the comparison.
 WITH corrected AS (
     UPDATE inboxsync.messages m SET thread_id = l.thread_id, history = p.history, derived_at = now()
     FROM derive_links l JOIN derive_pending p USING (message_key)
-    WHERE m.message_key = l.message_key
+    WHERE l.corrected AND m.message_key = l.message_key
       AND (m.thread_id IS DISTINCT FROM l.thread_id OR m.history IS DISTINCT FROM p.history)
     RETURNING p.loaded_thread_id
 )
