@@ -83,6 +83,13 @@ WITH first_copy AS (
         display_name = coalesce(ct.display_name, EXCLUDED.display_name),
         first_seen_at = least(ct.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = greatest(ct.last_seen_at, EXCLUDED.last_seen_at)
+    -- Only a contact that changes is written (most of a batch's contacts are known already and
+    -- seen before and after it): a write is a new row version, and dead ones for autovacuum.
+    -- The row is locked all the same.
+    WHERE (ct.display_name, ct.first_seen_at, ct.last_seen_at) IS DISTINCT FROM (
+        coalesce(ct.display_name, EXCLUDED.display_name),
+        least(ct.first_seen_at, EXCLUDED.first_seen_at),
+        greatest(ct.last_seen_at, EXCLUDED.last_seen_at))
 ), locked AS (
     SELECT ct.email FROM inboxsync.contacts ct JOIN seen USING (email)
     WHERE NOT %(create_contacts)s
@@ -94,7 +101,11 @@ UPDATE inboxsync.contacts ct SET
     first_seen_at = least(ct.first_seen_at, seen.first_seen_at),
     last_seen_at = greatest(ct.last_seen_at, seen.last_seen_at)
 FROM seen JOIN locked USING (email)
-WHERE ct.email = seen.email;
+WHERE ct.email = seen.email
+  AND (ct.display_name, ct.first_seen_at, ct.last_seen_at) IS DISTINCT FROM (
+      coalesce(ct.display_name, seen.display_name),
+      least(ct.first_seen_at, seen.first_seen_at),
+      greatest(ct.last_seen_at, seen.last_seen_at));
 
 -- greatest() and least() ignore NULL: a batch of new mail moves only last_uid, history only
 -- backfill_uid.
