@@ -105,3 +105,58 @@ def test_collapsed_summary_within_a_function():
     assert summary["samples"] == [("all", 4)]
     assert summary["inclusive"] == [("sync_inbox (sync.py)", 1.0), ("fetch (imap.py)", 0.75)]
     assert summary["self"] == [("fetch (imap.py)", 0.75), ("load (load.py)", 0.25)]
+
+
+_BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass\n{then}"
+
+
+def test_tree_seconds_counts_live_and_reaped_children():
+    import os
+    import subprocess
+    import sys
+
+    from inboxsync.bench.cpu import tree_seconds
+
+    me = os.getpid()
+    before = tree_seconds(me)
+    # A child that burns 0.4 s of CPU and exits (reaped by run()): in this process's cutime.
+    subprocess.run([sys.executable, "-c", _BURN.format(s=0.4, then="")], check=True)
+    reaped = tree_seconds(me) - before
+    assert 0.35 <= reaped < 1.5  # plus the interpreter's start (/proc counts 1/100 s ticks)
+    # A child that burns 0.4 s and then waits: read live, under this process.
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BURN.format(s=0.4, then="print(flush=True); input()")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        child.stdout.readline()
+        live = tree_seconds(me) - before - reaped
+        assert 0.35 <= live < 1.5
+        assert tree_seconds(child.pid) == pytest.approx(live, abs=0.1)
+    finally:
+        child.communicate("\n")
+
+
+def test_cpu_by_process_in_the_summary_and_the_table():
+    from inboxsync.bench.report import table
+    from inboxsync.bench.run import summarise_full
+
+    def run(wall, sync_cpu, worker, pg, dovecot):
+        return {"wall_s": wall, "stages_s": {}, "peak_rss_kb": 1, "peak_rss_at_kb": {},
+                "cpu_s": sync_cpu, "worker_cpu_s": worker,
+                "server_cpu_s": {"PostgreSQL": pg, "Dovecot": dovecot}}  # fmt: skip
+
+    full = summarise_full([run(10, 4, 6, 8, 2), run(12, 5, 7, 9, 3), run(11, 6, 8, 10, 1)], 1000)
+    # Each figure is the median over the runs; "all" is the median of the runs' totals.
+    assert full["median_cpu_s"] == {
+        "PostgreSQL": 9, "Dovecot": 2, "sync process": 5, "parse worker": 7, "all": 24
+    }  # fmt: skip
+    text = table({"n": 1000, "ceiling": {"median_s": 1.0, "median_rate": 1000.0,
+                                         "cold_rate": 900.0},
+                  "full_sync": full, "machine": {"cores": 2}})  # fmt: skip
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()}
+    assert rows["CPU time of the full sync, all processes"] == (
+        "24.00 s: 2.18 cores busy on average of 2"
+    )
+    assert rows["CPU time: PostgreSQL"] == "9.00 s (38%)"
+    assert rows["CPU time: parse worker"] == "7.00 s (29%)"

@@ -159,9 +159,9 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
     timer = StageTimer()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with timer.installed():
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = sync.sync_inbox(inbox, url=url, on_batch=on_batch, **unlimited)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     mem = memory_kb()
     # The parse worker has exited (sync_inbox waits for it): its CPU time.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -173,6 +173,8 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
     return {
         "mode": "full",
         "wall_s": wall,
+        "cpu_s": cpu,  # this process (every thread), not its parse worker
+        "worker_cpu_s": worker_cpu,
         "warm_up_s": warm_up,
         "result": result.as_dict(),
         "stages_s": timer.seconds,

@@ -111,6 +111,7 @@ def table(results: dict[str, Any]) -> str:
         who, _, what = stage.partition(": ")
         who = "worker process" if who == "worker" else f"{who} thread"
         rows.append((f"  {who}: {what}", f"{_fmt_s(seconds)}{share}"))
+    rows += _cpu_rows(full.get("median_cpu_s") or {}, wall, results.get("machine", {}).get("cores"))
     rows.append(("peak RSS of the full sync", _fmt_mb(full["median_peak_rss_kb"])))
     for count, kb in results.get("rss_at_kb", {}).items():
         rows.append((f"  peak RSS after {int(count):,} messages", _fmt_mb(kb)))
@@ -137,6 +138,20 @@ def table(results: dict[str, Any]) -> str:
         rows.append(("  task durations (sum, Airflow's view)", _fmt_s(dag["median_task_s"])))
         rows.append(("  Airflow overhead (wall - sync's own)", _fmt_s(dag["median_overhead_s"])))
     return _markdown(("measure", "value"), rows)
+
+
+def _cpu_rows(cpu_s: dict[str, float], wall: float, cores: int | None) -> list[tuple[str, str]]:
+    """CPU seconds by process during the full sync, and how many cores that kept busy."""
+    if not cpu_s or not wall:
+        return []
+    busy = f"{cpu_s['all'] / wall:.2f} cores busy on average"
+    rows = [("CPU time of the full sync, all processes",
+             f"{_fmt_s(cpu_s['all'])}: {busy}" + (f" of {cores}" if cores else ""))]  # fmt: skip
+    for name, seconds in cpu_s.items():
+        if name != "all":
+            share = seconds / cpu_s["all"]
+            rows.append((f"  CPU time: {name}", f"{_fmt_s(seconds)} ({share:.0%})"))
+    return rows
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

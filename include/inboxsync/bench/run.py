@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxsync import local_airflow, localenv, marts, registry, settings, warehouse
-from inboxsync.bench import ceiling, corpus, report
+from inboxsync.bench import ceiling, corpus, cpu, report
 
 log = logging.getLogger("inboxsync.bench")
 
@@ -130,6 +130,14 @@ def probe(args: list[str], profile_to: Path | None = None) -> dict[str, Any]:
     raise RuntimeError(f"probe {args[0]} printed no result:\n{proc.stdout[-2000:]}")
 
 
+def server_cpu(services: localenv.LocalServices) -> dict[str, float]:
+    """CPU seconds so far of the PostgreSQL and Dovecot process trees (`inboxsync.bench.cpu`)."""
+    return {
+        "PostgreSQL": cpu.tree_seconds(services.pg_pid),
+        "Dovecot": cpu.tree_seconds(services.dovecot_pid),
+    }
+
+
 def run_ceiling(services: localenv.LocalServices, user: str) -> ceiling.CeilingResult:
     return ceiling.raw_fetch(
         services.host,
@@ -160,10 +168,22 @@ def summarise_full(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         )
     wall = report.median(r["wall_s"] for r in runs)
     points = {p for r in runs for p in r["peak_rss_at_kb"]}
+    # CPU by process: the servers' over the probe's whole run (its start-up included, when they
+    # have little to do), the sync's and its worker's over the sync itself.
+    cpu_s: dict[str, list[float]] = {}
+    for run in runs:
+        if "cpu_s" not in run or "server_cpu_s" not in run:
+            continue
+        by_process = {**run["server_cpu_s"], "sync process": run["cpu_s"],
+                      "parse worker": run.get("worker_cpu_s", 0.0)}  # fmt: skip
+        by_process["all"] = sum(by_process.values())
+        for name, seconds in by_process.items():
+            cpu_s.setdefault(name, []).append(seconds)
     return {
         "runs": runs,
         "median_wall_s": wall,
         "median_rate": n / wall if wall else None,
+        "median_cpu_s": {k: report.median(v) for k, v in cpu_s.items()},
         "median_stages_s": {k: report.median(v) for k, v in stages.items()},
         "median_peak_rss_kb": report.median(r["peak_rss_kb"] for r in runs),
         "rss_at_kb": {
@@ -318,9 +338,13 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
         url = fresh_warehouse(services, "bench_full")
         register(services, url, "bench full", full_user)
         log.info("full sync, run %d of %d", k + 1, runs)
+        servers_before = server_cpu(services)
         full_runs.append(
             probe(["full", "--inbox", "bench full", "--url", url, "--checkpoints", checkpoints])
         )
+        full_runs[-1]["server_cpu_s"] = {
+            name: seconds - servers_before[name] for name, seconds in server_cpu(services).items()
+        }
         fetched = full_runs[-1]["result"]["fetched"]
         log.info("  %.1f s, %d messages fetched", full_runs[-1]["wall_s"], fetched)
         if fetched != n:
