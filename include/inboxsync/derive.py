@@ -221,8 +221,12 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
         FROM derive_pending p
         """
     )
-    rows = cur.fetchall()
-    pending = [threads.NewMessage(row[0], row[1], row[4] or (), row[2], row[3]) for row in rows]
+    pending: list[threads.NewMessage] = []
+    # Per message: the thread the load guessed, and whether the step changes its history.
+    loaded: dict[str, tuple[str | None, bool]] = {}
+    for key, mid, irt, sent_at, refs, loaded_thread, history_changes in cur.fetchall():
+        pending.append(threads.NewMessage(key, mid, refs or (), irt, sent_at))
+        loaded[key] = (loaded_thread, history_changes)
     message_nodes = {msg.message_key: threads.nodes_of(msg) for msg in pending}
     nodes = {node for msg_nodes in message_nodes.values() for node in msg_nodes}
     cur.execute("CREATE TEMP TABLE derive_lookup (node uuid) ON COMMIT DROP")
@@ -247,10 +251,6 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
     result.new_threads = len(linked.new_threads)
     result.merged_threads = len(linked.merges)
 
-    # The messages whose row the step rewrites: the load's thread or history was wrong (about
-    # one in ten in a backfill). Marked here, so that the UPDATE looks up only those rows.
-    thread_of = linked.message_threads
-    corrected = {row[0] for row in rows if row[6] or thread_of[row[0]] != row[5]}
     cur.execute(
         "CREATE TEMP TABLE derive_links (message_key text, thread_id text, corrected boolean)"
         " ON COMMIT DROP;"
@@ -258,7 +258,14 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
         " ON COMMIT DROP;"
         "CREATE TEMP TABLE derive_merges (merged_thread_id text, thread_id text) ON COMMIT DROP;"
     )
-    _copy(cur, "derive_links", ((k, t, k in corrected) for k, t in thread_of.items()))
+    # A link is marked corrected when the load's thread or history was wrong (about one in ten
+    # in a backfill): the step rewrites those rows, and its UPDATE looks up only them.
+    _copy(
+        cur,
+        "derive_links",
+        ((key, thread_id, loaded[key][1] or loaded[key][0] != thread_id)
+         for key, thread_id in linked.message_threads.items()),
+    )  # fmt: skip
     _copy(
         cur,
         "derive_nodes",

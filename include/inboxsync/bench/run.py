@@ -172,10 +172,8 @@ def summarise_full(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
     # have little to do), the sync's and its worker's over the sync itself.
     cpu_s: dict[str, list[float]] = {}
     for run in runs:
-        if "cpu_s" not in run or "server_cpu_s" not in run:
-            continue
         by_process = {**run["server_cpu_s"], "sync process": run["cpu_s"],
-                      "parse worker": run.get("worker_cpu_s", 0.0)}  # fmt: skip
+                      "parse worker": run["worker_cpu_s"]}  # fmt: skip
         by_process["all"] = sum(by_process.values())
         for name, seconds in by_process.items():
             cpu_s.setdefault(name, []).append(seconds)
