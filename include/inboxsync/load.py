@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import psycopg2.errors
 import psycopg2.extensions
 
+from inboxsync import pgbinary
 from inboxsync.imap import FetchedCopy
 from inboxsync.parse import ParsedMessage, QuarantineError, email_domain, parse_header
 from inboxsync.threads import thread_at_load
@@ -30,6 +32,9 @@ class Batch:
     directions: dict[str, str] = field(default_factory=dict)  # message_key -> direction
     gm_thrids: dict[str, int] = field(default_factory=dict)  # message_key -> X-GM-THRID
     thread_ids: dict[str, str] = field(default_factory=dict)  # message_key -> thread at load
+    # message_key -> earliest INTERNALDATE of its copies in the batch (contacts' stand-in for a
+    # missing Date)
+    internal_dates: dict[str, datetime] = field(default_factory=dict)
 
 
 def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
@@ -54,6 +59,10 @@ def build_batch(fetched: Iterable[FetchedCopy], team: frozenset[str]) -> Batch:
         batch.messages.setdefault(parsed.message_key, parsed)
         if copy.gm_thrid is not None:
             batch.gm_thrids.setdefault(parsed.message_key, copy.gm_thrid)
+        if copy.internal_date is not None:
+            seen = batch.internal_dates.get(parsed.message_key)
+            if seen is None or copy.internal_date < seen:
+                batch.internal_dates[parsed.message_key] = copy.internal_date
     batch.directions = {key: direction(msg, team) for key, msg in batch.messages.items()}
     batch.thread_ids = {
         key: thread_at_load(key, msg.message_id, msg.references, msg.in_reply_to)
@@ -78,6 +87,8 @@ class StagedBatch:
 
     Attributes:
         tables: (staging table, payload) pairs in COPY's text format, empty payloads left out.
+        copy_rows: The message copies, one row each in COPY's binary format without their
+            first three fields (inbox, folder, UIDVALIDITY: `write_batch` adds them).
         messages: Copies fetched (loaded and quarantined).
         loaded: Copies that parsed.
         quarantined: Copies quarantined.
@@ -86,6 +97,7 @@ class StagedBatch:
     """
 
     tables: tuple[tuple[str, str], ...]
+    copy_rows: tuple[bytes, ...]
     messages: int
     loaded: int
     quarantined: int
@@ -103,7 +115,6 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
         The staged batch.
     """
     payloads = (
-        ("stg_copies", _copy_lines(batch)),
         ("stg_messages", _message_lines(batch)),
         ("stg_addresses", _address_lines(batch, team)),
         ("stg_references", _reference_lines(batch)),
@@ -111,6 +122,7 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
     )
     return StagedBatch(
         tables=tuple(p for p in payloads if p[1]),
+        copy_rows=_copy_rows(batch),
         messages=len(batch.copies) + len(batch.quarantined),
         loaded=len(batch.copies),
         quarantined=len(batch.quarantined),
@@ -175,6 +187,50 @@ def write_batch(
             "team": staged.team,
         },
     )
+    _write_copies(cur, staged.copy_rows, inbox_id=inbox_id, folder=folder, uidvalidity=uidvalidity)
+
+
+#: The columns of a copy's binary row, in order (`_copy_rows` writes them after the first three).
+_COPY_COLUMNS = ("inbox_id, folder, uidvalidity, uid, message_key, flags, internal_date, size,"
+                 " raw_header, gm_msgid, gm_thrid, gm_labels")  # fmt: skip
+
+
+def _write_copies(
+    cur: psycopg2.extensions.cursor,
+    rows: Sequence[bytes],
+    *,
+    inbox_id: int,
+    folder: str,
+    uidvalidity: int,
+) -> None:
+    """COPY a batch's copies straight into message_copies; merge them when some exist already.
+
+    A batch's UIDs are new to the folder's checkpoint, so their rows do not exist and a plain
+    COPY stores them: no staging table, no second pass over the raw headers. Should one exist
+    (a checkpoint moved back by hand, say), the COPY fails on the primary key, is rolled back to
+    its savepoint, and the same rows go through stg_copies and ON CONFLICT instead (flags
+    refreshed, the copy no longer expunged), as every batch once did.
+    """
+    if not rows:
+        return
+    if cur.connection.encoding not in ("UTF8", "UNICODE"):
+        cur.connection.set_client_encoding("UTF8")  # `pgbinary` sends text as UTF-8
+    head = (pgbinary.field_count(12) + pgbinary.int4(inbox_id) + pgbinary.text(folder)
+            + pgbinary.int8(uidvalidity))  # fmt: skip
+    payload = b"".join((pgbinary.HEADER, head, head.join(rows), pgbinary.TRAILER))
+    cur.execute("SAVEPOINT copies")
+    try:
+        _copy_binary(cur, f"COPY inboxsync.message_copies ({_COPY_COLUMNS}) FROM STDIN", payload)
+    except psycopg2.errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT copies")
+        cur.execute(read_sql("load/staging.sql"))
+        _copy_binary(cur, f"COPY stg_copies ({_COPY_COLUMNS}) FROM STDIN", payload)
+        cur.execute(read_sql("load/merge_copies.sql"))
+    cur.execute("RELEASE SAVEPOINT copies")
+
+
+def _copy_binary(cur: psycopg2.extensions.cursor, sql: str, payload: bytes) -> None:
+    cur.copy_expert(sql + " (FORMAT binary)", io.BytesIO(payload), size=max(len(payload), 8192))
 
 
 # -- COPY payloads ------------------------------------------------------------------------------
@@ -215,17 +271,15 @@ def _bytea(value: bytes) -> str:
     return "\\\\x" + value.hex()  # COPY unescapes "\\" to "\", leaving bytea's hex input
 
 
-def _labels(labels: tuple[str, ...] | None) -> str:
-    return "\\N" if labels is None else _text(json.dumps(labels))
-
-
-def _copy_lines(batch: Batch) -> str:
-    """stg_copies (uid, message_key, flags, internal_date, size, raw_header, gm_msgid,
-    gm_thrid, gm_labels)."""
-    return "".join([
-        f"{c.uid}\t{key}\t{_text(' '.join(c.flags))}\t{_timestamp(c.internal_date)}\t"
-        f"{_number(c.size)}\t{_bytea(c.raw_header)}\t{_number(c.gm_msgid)}\t"
-        f"{_number(c.gm_thrid)}\t{_labels(c.gm_labels)}\n"
+def _copy_rows(batch: Batch) -> tuple[bytes, ...]:
+    """Each copy's binary COPY fields after inbox_id, folder and uidvalidity: uid, message_key,
+    flags, internal_date, size, raw_header, gm_msgid, gm_thrid, gm_labels (`_COPY_COLUMNS`)."""
+    int8, text, bytea, numeric, text_array = (pgbinary.int8, pgbinary.text, pgbinary.bytea,
+                                              pgbinary.numeric, pgbinary.text_array)  # fmt: skip
+    return tuple([
+        b"".join((int8(c.uid), text(key), text_array(c.flags),
+                  pgbinary.timestamptz(c.internal_date), int8(c.size), bytea(c.raw_header),
+                  numeric(c.gm_msgid), numeric(c.gm_thrid), text_array(c.gm_labels)))
         for c, key in batch.copies
     ])  # fmt: skip
 
@@ -233,14 +287,15 @@ def _copy_lines(batch: Batch) -> str:
 def _message_lines(batch: Batch) -> str:
     """stg_messages (message_key, message_id, subject, sent_at, date_header, from_email,
     from_name, in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid,
-    thread_id); keys, kinds, directions and thread ids are plain ASCII words."""
+    thread_id, internal_date); keys, kinds, directions and thread ids are plain ASCII words."""
     directions, gm_thrids, thread_ids = batch.directions, batch.gm_thrids, batch.thread_ids
+    internal_dates = batch.internal_dates
     return "".join([
         f"{key}\t{_text(m.message_id)}\t{_text(m.subject)}\t{_timestamp(m.sent_at)}\t"
         f"{_text(m.date_header)}\t{_text(m.from_email)}\t{_text(m.from_name)}\t"
         f"{_text(m.in_reply_to)}\t{m.kind}\t{directions[key]}\t{_text(m.list_id)}\t"
         f"{_text(m.auto_submitted)}\t{_text(m.content_type)}\t{_number(gm_thrids.get(key))}\t"
-        f"{thread_ids[key]}\n"
+        f"{thread_ids[key]}\t{_timestamp(internal_dates.get(key))}\n"
         for key, m in batch.messages.items()
     ])  # fmt: skip
 

@@ -321,3 +321,45 @@ def test_removing_an_inbox_removes_its_copies_and_stops_its_loading(
                          last_uid=2, create_contacts=True, created_by="test")  # fmt: skip
     assert query(warehouse_url, copies, (inbox_id,)) == [(False, 1)]
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(1,)]
+
+
+def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(
+    make_inbox, warehouse_url
+):
+    # Contacts' first and last seen come from Date, or, without one, from the earliest
+    # INTERNALDATE of the message's copies in the batch (the copies themselves go to
+    # message_copies by binary COPY, not through a staging table the merge could read).
+    from inboxsync import load, warehouse
+    from inboxsync.imap import FetchedCopy
+
+    inbox = make_inbox()
+    ((inbox_id,),) = query(
+        warehouse_url, "SELECT inbox_id FROM inboxsync.inboxes WHERE name = %s", (inbox.name,)
+    )
+    undated = (
+        "From: Ana <ana@globex.example>\r\nTo: bea@globex.example\r\n"
+        "Message-ID: <undated@globex.example>\r\nSubject: no date\r\n\r\n"
+    ).encode()
+    dated = _message(7, sender="cy@globex.example", to="bea@globex.example", subject="Dated")
+    copies = [
+        FetchedCopy(1, undated, (), datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None),
+        FetchedCopy(2, undated, (), datetime(2026, 3, 1, 9, 0, tzinfo=UTC), None),
+        FetchedCopy(3, dated, (), datetime(2026, 3, 9, 9, 0, tzinfo=UTC), None),
+    ]
+    team = frozenset({inbox.username})
+    staged = load.stage_batch(load.build_batch(copies, team), team)
+    with warehouse.transaction(warehouse_url) as cur:
+        load.write_batch(cur, staged, inbox_id=inbox_id, folder="INBOX", uidvalidity=1,
+                         last_uid=3, create_contacts=True, created_by="test")  # fmt: skip
+    seen = query(
+        warehouse_url,
+        "SELECT email, first_seen_at, last_seen_at FROM inboxsync.contacts ORDER BY email",
+    )
+    march_1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    october_5 = datetime(2026, 10, 5, 8, 7, tzinfo=UTC)  # _message(7)'s Date, +0200
+    assert seen == [
+        ("ana@globex.example", march_1, march_1),
+        ("bea@globex.example", march_1, october_5),
+        ("cy@globex.example", october_5, october_5),
+    ]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(3,)]

@@ -1,5 +1,6 @@
 -- Merge one staged batch into the contract tables and advance the folder's checkpoint.
--- Runs in the same transaction as the COPYs that filled the staging tables (invariant 2).
+-- Runs in the same transaction as the COPYs that filled the staging tables, and as the COPY of
+-- the batch's copies into message_copies (load._write_copies) (invariant 2).
 -- Parameters: inbox_id, folder, uidvalidity, last_uid and backfill_uid (the checkpoint this batch
 -- advances; the other is NULL), backfill_remaining, create_contacts, created_by, team (the
 -- fingerprint of the team the batch was classified with, or NULL).
@@ -37,17 +38,6 @@ INSERT INTO inboxsync.message_references (message_key, position, ref_message_id)
 SELECT r.message_key, r.position, r.ref_message_id
 FROM stg_references r JOIN new_messages USING (message_key);
 
-INSERT INTO inboxsync.message_copies AS c (
-    inbox_id, folder, uidvalidity, uid, message_key, flags, internal_date, size, raw_header,
-    gm_msgid, gm_thrid, gm_labels)
-SELECT %(inbox_id)s, %(folder)s, %(uidvalidity)s, uid, message_key,
-       string_to_array(flags, ' '), internal_date, size, raw_header, gm_msgid, gm_thrid,
-       CASE WHEN gm_labels IS NOT NULL
-            THEN ARRAY(SELECT jsonb_array_elements_text(gm_labels)) END
-FROM stg_copies
-ON CONFLICT (inbox_id, folder, uidvalidity, uid) DO UPDATE
-    SET flags = EXCLUDED.flags, expunged_at = NULL;
-
 INSERT INTO inboxsync.quarantine (
     inbox_id, folder, uidvalidity, uid, reason, raw_header, flags, internal_date, size)
 SELECT %(inbox_id)s, %(folder)s, %(uidvalidity)s, uid, reason, raw_header,
@@ -57,20 +47,17 @@ ON CONFLICT DO NOTHING;
 
 -- Contacts: every address of the batch with when it was seen. With the inbox's create-contacts
 -- switch off, only addresses that already are contacts are touched.
--- (The first copy's INTERNALDATE stands in for a missing Date; aggregated once, not per address.)
+-- (The earliest INTERNALDATE of the message's copies in the batch stands in for a missing Date.)
 -- Rows are locked in email order, as every statement that updates several contacts does: two
 -- inboxes' batches (and a derive step) touching the same contacts then wait for each other
 -- instead of deadlocking.
-WITH first_copy AS (
-    SELECT message_key, min(internal_date) AS internal_date FROM stg_copies GROUP BY message_key
-), seen AS (
+WITH seen AS (
     SELECT a.email, min(a.domain) AS domain, bool_or(a.is_team) AS is_team,
            min(a.display_name) AS display_name,
-           min(coalesce(m.sent_at, c.internal_date)) AS first_seen_at,
-           max(coalesce(m.sent_at, c.internal_date)) AS last_seen_at
+           min(coalesce(m.sent_at, m.internal_date)) AS first_seen_at,
+           max(coalesce(m.sent_at, m.internal_date)) AS last_seen_at
     FROM stg_addresses a
     JOIN stg_messages m USING (message_key)
-    LEFT JOIN first_copy c USING (message_key)
     GROUP BY a.email
 ), created AS (
     INSERT INTO inboxsync.contacts AS ct (

@@ -1,12 +1,16 @@
 -- Per-connection staging tables: filled by COPY, merged, emptied at commit.
+-- stg_copies has message_copies' columns and types: a batch's binary COPY goes to either
+-- (load._write_copies).
 CREATE TEMP TABLE IF NOT EXISTS stg_copies (
-    uid bigint, message_key text, flags text, internal_date timestamptz, size bigint,
-    raw_header bytea, gm_msgid numeric(20), gm_thrid numeric(20), gm_labels jsonb
+    inbox_id integer, folder text, uidvalidity bigint, uid bigint, message_key text,
+    flags text[], internal_date timestamptz, size bigint, raw_header bytea,
+    gm_msgid numeric(20), gm_thrid numeric(20), gm_labels text[]
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_messages (
     message_key text, message_id text, subject text, sent_at timestamptz, date_header text,
     from_email text, from_name text, in_reply_to text, kind text, direction text, list_id text,
-    auto_submitted text, content_type text, gm_thrid numeric(20), thread_id text
+    auto_submitted text, content_type text, gm_thrid numeric(20), thread_id text,
+    internal_date timestamptz
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stg_addresses (
     message_key text, role text, email text, display_name text, position integer, domain text,
