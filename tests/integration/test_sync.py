@@ -323,9 +323,7 @@ def test_removing_an_inbox_removes_its_copies_and_stops_its_loading(
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(1,)]
 
 
-def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(
-    make_inbox, warehouse_url
-):
+def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(make_inbox, warehouse_url):
     # Contacts' first and last seen come from Date, or, without one, from the earliest
     # INTERNALDATE of the message's copies in the batch (the copies themselves go to
     # message_copies by binary COPY, not through a staging table the merge could read).
@@ -337,9 +335,9 @@ def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(
         warehouse_url, "SELECT inbox_id FROM inboxsync.inboxes WHERE name = %s", (inbox.name,)
     )
     undated = (
-        "From: Ana <ana@globex.example>\r\nTo: bea@globex.example\r\n"
-        "Message-ID: <undated@globex.example>\r\nSubject: no date\r\n\r\n"
-    ).encode()
+        b"From: Ana <ana@globex.example>\r\nTo: bea@globex.example\r\n"
+        b"Message-ID: <undated@globex.example>\r\nSubject: no date\r\n\r\n"
+    )
     dated = _message(7, sender="cy@globex.example", to="bea@globex.example", subject="Dated")
     copies = [
         FetchedCopy(1, undated, (), datetime(2026, 3, 2, 9, 0, tzinfo=UTC), None),
@@ -363,3 +361,36 @@ def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(
         ("cy@globex.example", october_5, october_5),
     ]
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(3,)]
+
+
+def test_a_checkpoint_moved_back_loads_its_copies_again_without_duplicates(
+    services, make_inbox, warehouse_url, imap
+):
+    # A batch's copies go to message_copies by a plain COPY: its UIDs are past the checkpoint,
+    # so no row exists. When the checkpoint is moved back by hand, the COPY meets the existing
+    # rows, and the batch merges them instead (flags fetched now, no longer expunged).
+    from inboxsync import warehouse
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    services.deliver(inbox.username, "INBOX", [
+        _message(n, sender="ana@customer.example", to=inbox.username, subject=f"M{n}")
+        for n in (1, 2, 3)
+    ])  # fmt: skip
+    assert sync_inbox(inbox.name, url=warehouse_url).fetched == 3
+    client = imap(inbox.username, inbox.password)
+    client.select_folder("INBOX")
+    client.add_flags([2], [b"\\Flagged"])
+    with warehouse.transaction(warehouse_url) as cur:
+        cur.execute("UPDATE inboxsync.message_copies SET expunged_at = now() WHERE uid = 3")
+        cur.execute("UPDATE inboxsync.sync_state SET last_uid = 0, highest_modseq = NULL")
+
+    result = sync_inbox(inbox.name, url=warehouse_url)
+
+    assert (result.fetched, result.quarantined) == (3, 0)
+    copies = query(
+        warehouse_url,
+        "SELECT uid, flags, expunged_at IS NULL FROM inboxsync.message_copies ORDER BY uid",
+    )
+    assert copies == [(1, [], True), (2, ["\\Flagged"], True), (3, [], True)]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(3,)]
