@@ -6,8 +6,8 @@ Format"). The load sends message copies this way (`inboxsync.load`): their raw h
 they are, where COPY's text format doubles them into hex and PostgreSQL decodes them again.
 
 Text is encoded as UTF-8 and the connection receiving it must use UTF-8 as its client encoding
-(`inboxsync.load.write_batch` checks); NUL cannot be stored in text and is dropped, as the text
-format's writer drops it.
+(`inboxsync.load._write_copies` sees to it); NUL cannot be stored in text and is dropped, as the
+text format's writer drops it.
 """
 
 from __future__ import annotations
