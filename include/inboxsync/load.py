@@ -191,8 +191,9 @@ def write_batch(
 
 
 #: The columns of a copy's binary row, in order (`_copy_rows` writes them after the first three).
-_COPY_COLUMNS = ("inbox_id, folder, uidvalidity, uid, message_key, flags, internal_date, size,"
-                 " raw_header, gm_msgid, gm_thrid, gm_labels")  # fmt: skip
+_COPY_COLUMNS = ("inbox_id", "folder", "uidvalidity", "uid", "message_key", "flags",
+                 "internal_date", "size", "raw_header", "gm_msgid", "gm_thrid",
+                 "gm_labels")  # fmt: skip
 
 
 def _write_copies(
@@ -215,22 +216,19 @@ def _write_copies(
         return
     if cur.connection.encoding not in ("UTF8", "UNICODE"):
         cur.connection.set_client_encoding("UTF8")  # `pgbinary` sends text as UTF-8
-    head = (pgbinary.field_count(12) + pgbinary.int4(inbox_id) + pgbinary.text(folder)
-            + pgbinary.int8(uidvalidity))  # fmt: skip
+    head = (pgbinary.field_count(len(_COPY_COLUMNS)) + pgbinary.int4(inbox_id)
+            + pgbinary.text(folder) + pgbinary.int8(uidvalidity))  # fmt: skip
     payload = b"".join((pgbinary.HEADER, head, head.join(rows), pgbinary.TRAILER))
+    copy = "COPY {} (" + ", ".join(_COPY_COLUMNS) + ") FROM STDIN (FORMAT binary)"
     cur.execute("SAVEPOINT copies")
     try:
-        _copy_binary(cur, f"COPY inboxsync.message_copies ({_COPY_COLUMNS}) FROM STDIN", payload)
+        _copy_payload(cur, copy.format("inboxsync.message_copies"), payload)
     except psycopg2.errors.UniqueViolation:
         cur.execute("ROLLBACK TO SAVEPOINT copies")
-        cur.execute(read_sql("load/staging.sql"))
-        _copy_binary(cur, f"COPY stg_copies ({_COPY_COLUMNS}) FROM STDIN", payload)
+        cur.execute(read_sql("load/staging.sql"))  # when called outside write_batch
+        _copy_payload(cur, copy.format("stg_copies"), payload)
         cur.execute(read_sql("load/merge_copies.sql"))
     cur.execute("RELEASE SAVEPOINT copies")
-
-
-def _copy_binary(cur: psycopg2.extensions.cursor, sql: str, payload: bytes) -> None:
-    cur.copy_expert(sql + " (FORMAT binary)", io.BytesIO(payload), size=max(len(payload), 8192))
 
 
 # -- COPY payloads ------------------------------------------------------------------------------
@@ -274,11 +272,12 @@ def _bytea(value: bytes) -> str:
 def _copy_rows(batch: Batch) -> tuple[bytes, ...]:
     """Each copy's binary COPY fields after inbox_id, folder and uidvalidity: uid, message_key,
     flags, internal_date, size, raw_header, gm_msgid, gm_thrid, gm_labels (`_COPY_COLUMNS`)."""
-    int8, text, bytea, numeric, text_array = (pgbinary.int8, pgbinary.text, pgbinary.bytea,
-                                              pgbinary.numeric, pgbinary.text_array)  # fmt: skip
+    int8, text, bytea, timestamptz, numeric, text_array = (
+        pgbinary.int8, pgbinary.text, pgbinary.bytea, pgbinary.timestamptz, pgbinary.numeric,
+        pgbinary.text_array)  # fmt: skip
     return tuple([
         b"".join((int8(c.uid), text(key), text_array(c.flags),
-                  pgbinary.timestamptz(c.internal_date), int8(c.size), bytea(c.raw_header),
+                  timestamptz(c.internal_date), int8(c.size), bytea(c.raw_header),
                   numeric(c.gm_msgid), numeric(c.gm_thrid), text_array(c.gm_labels)))
         for c, key in batch.copies
     ])  # fmt: skip
@@ -346,10 +345,15 @@ def _copy_text(rows: Iterable[Sequence[object]]) -> str:
     return "".join(["\t".join([_field(v) for v in row]) + "\n" for row in rows])
 
 
-def _copy_payload(cur: psycopg2.extensions.cursor, sql: str, payload: str) -> None:
+def _copy_payload(cur: psycopg2.extensions.cursor, sql: str, payload: str | bytes) -> None:
+    """Send a COPY's data: text in the connection's encoding, or bytes as they are (binary)."""
     # One read of the whole payload: psycopg2 reads the file in chunks of ``size`` bytes and
     # takes the GIL for each, which the fetching thread holds most of the time.
-    data = payload.encode(psycopg2.extensions.encodings[cur.connection.encoding])
+    data = (
+        payload
+        if isinstance(payload, bytes)
+        else payload.encode(psycopg2.extensions.encodings[cur.connection.encoding])
+    )
     cur.copy_expert(sql, io.BytesIO(data), size=max(len(data), 8192))
 
 
