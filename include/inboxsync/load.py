@@ -18,6 +18,7 @@ import psycopg2.extensions
 from inboxsync import pgbinary
 from inboxsync.imap import FetchedCopy
 from inboxsync.parse import ParsedMessage, QuarantineError, email_domain, parse_header
+from inboxsync.registry import UnknownInbox
 from inboxsync.threads import thread_at_load
 from inboxsync.warehouse import read_sql
 
@@ -130,8 +131,9 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
     )
 
 
-class InboxRemoved(LookupError):
-    """The inbox a batch belongs to is no longer in the registry."""
+class InboxRemoved(UnknownInbox):
+    """The inbox a batch belongs to was removed from the registry while it synced (an Airflow
+    task skips, the CLI says so: `inboxsync.tasks`, `inboxsync.cli`)."""
 
 
 def write_batch(

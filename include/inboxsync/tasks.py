@@ -94,6 +94,10 @@ def _run(inbox: str, *, budget: Budget | None) -> dict[str, object]:
     except InboxBusy as exc:
         # A backfill (or a manual sync) holds the inbox: this run has nothing to add.
         raise AirflowSkipException(str(exc)) from None
+    except UnknownInbox as exc:
+        # Removed after `list_inboxes` named it, or while it synced (`load.InboxRemoved`): no
+        # retry can sync it, and nothing of it is left to load.
+        raise AirflowSkipException(f"inbox {inbox!r} is no longer connected: {exc}") from None
     except InboxError as exc:
         if exc.retryable:
             raise

@@ -323,6 +323,45 @@ def test_removing_an_inbox_removes_its_copies_and_stops_its_loading(
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(1,)]
 
 
+def test_an_inbox_removed_while_it_syncs_stops_the_sync_and_skips_its_task(
+    services, make_inbox, warehouse_url, monkeypatch
+):
+    """Removed mid-run, an inbox's sync stops at its next batch, names the inbox, and leaves
+    nothing of it; an Airflow task for an inbox removed before or while it runs is skipped, not
+    failed and retried (no retry can sync it)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from inboxsync import registry, tasks, warehouse
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    services.deliver(inbox.username, "INBOX", [
+        _message(n, sender=f"c{n}@customer.example", to=inbox.username, subject=f"Quote {n}")
+        for n in range(1, 7)
+    ])  # fmt: skip
+    batches = []
+
+    def remove_after_the_first_batch(result) -> None:
+        batches.append(result.loaded)
+        if len(batches) == 1:
+            with warehouse.transaction(warehouse_url) as cur:
+                registry.remove_inbox(cur, inbox.name)
+
+    with pytest.raises(registry.UnknownInbox, match="was removed while it synced"):
+        sync_inbox(inbox.name, url=warehouse_url, batch_size=2, on_batch=remove_after_the_first_batch)
+    assert batches == [2]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(0,)]
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.sync_state") == [(0,)]
+    # The sync let go of its lock: nothing waits for a sync that is gone.
+    assert query(warehouse_url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [
+        (0,)
+    ]
+
+    monkeypatch.setenv("AIRFLOW_CONN_INBOXSYNC_WAREHOUSE", warehouse_url)
+    with pytest.raises(AirflowSkipException, match=f"inbox {inbox.name!r} is no longer connected"):
+        tasks._run(inbox.name, budget=None)
+
+
 def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(make_inbox, warehouse_url):
     # Contacts' first and last seen come from Date, or, without one, from the earliest
     # INTERNALDATE of the message's copies in the batch (the copies themselves go to
