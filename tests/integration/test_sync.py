@@ -348,7 +348,9 @@ def test_an_inbox_removed_while_it_syncs_stops_the_sync_and_skips_its_task(
                 registry.remove_inbox(cur, inbox.name)
 
     with pytest.raises(registry.UnknownInbox, match="was removed while it synced"):
-        sync_inbox(inbox.name, url=warehouse_url, batch_size=2, on_batch=remove_after_the_first_batch)
+        sync_inbox(
+            inbox.name, url=warehouse_url, batch_size=2, on_batch=remove_after_the_first_batch
+        )
     assert batches == [2]
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(0,)]
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.sync_state") == [(0,)]
