@@ -315,3 +315,38 @@ def test_mail_loaded_with_a_team_changed_since_is_classified_again(
         warehouse_url,
         "SELECT direction FROM inboxsync.messages WHERE message_id = 'i2@team.example'",
     ) == [("internal",)]
+
+
+def test_contacts_created_with_a_team_changed_since_ask_the_team_of_now(
+    services, make_inbox, warehouse_url, monkeypatch
+):
+    """A sync that read the team before it changed creates contacts with the team of now: here
+    for a message another inbox (create-contacts off) loaded before, which no derive step
+    classifies again, so nothing else would correct the contact's is_team."""
+    from inboxsync import derive, registry, warehouse
+    from inboxsync.sync import sync_inbox
+
+    bob = make_inbox(create_contacts=False)
+    alice = connected(services, make_inbox, warehouse_url)
+    zoe = "zoe@eu.acme.example"
+    known = mail("z1@acme.example", zoe, bob.username, "Plan", "Mon, 5 Oct 2026 09:00 +0000")
+    services.deliver(bob.username, "INBOX", [known])
+    assert sync_inbox(bob.name, url=warehouse_url).fetched == 1
+    assert query(warehouse_url, "SELECT count(*) FROM inboxsync.contacts") == [(0,)]
+
+    with warehouse.transaction(warehouse_url) as cur:
+        before = registry.team_addresses(cur)
+        registry.add_team_domain(cur, "acme.example")
+    assert derive.run(warehouse_url).team_changed  # the team as it is now, remembered
+
+    newer = mail("c1@customer.example", CAROL, alice.username, "Hi", "Mon, 5 Oct 2026 10:00 +0000")
+    services.deliver(alice.username, "INBOX", [known, newer])
+    monkeypatch.setattr(registry, "team_addresses", lambda cur: before)  # read before the change
+    result = sync_inbox(alice.name, url=warehouse_url)
+    assert (result.fetched, result.derived.messages, result.derived.reclassified) == (2, 1, 1)
+    assert query(
+        warehouse_url, "SELECT email, is_team FROM inboxsync.contacts ORDER BY email"
+    ) == sorted([(alice.username, True), (bob.username, True), (CAROL, False), (zoe, True)])
+    assert query(
+        warehouse_url, "SELECT message_id, direction FROM inboxsync.messages ORDER BY 1"
+    ) == [("c1@customer.example", "inbound"), ("z1@acme.example", "internal")]

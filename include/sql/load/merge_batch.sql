@@ -51,7 +51,15 @@ ON CONFLICT DO NOTHING;
 -- Rows are locked in email order, as every statement that updates several contacts does: two
 -- inboxes' batches (and a derive step) touching the same contacts then wait for each other
 -- instead of deadlocking.
-WITH seen AS (
+-- A contact is created with the is_team flag the batch was staged with, computed with the team
+-- its sync read when it started. If the team has changed since (a colleague added during a long
+-- backfill), a new contact asks the team of now instead: the derive step corrects the contacts
+-- of the messages it classifies again, but not those this batch creates for messages loaded
+-- before (by an inbox whose create-contacts switch is off), and it re-reads every contact only
+-- when the team changes after its own last run.
+WITH team_now AS (
+    SELECT %(team)s::text IS NOT DISTINCT FROM inboxsync.team_fingerprint() AS staged_is_current
+), seen AS (
     SELECT a.email, min(a.domain) AS domain, bool_or(a.is_team) AS is_team,
            min(a.display_name) AS display_name,
            min(coalesce(m.sent_at, m.internal_date)) AS first_seen_at,
@@ -62,7 +70,10 @@ WITH seen AS (
 ), created AS (
     INSERT INTO inboxsync.contacts AS ct (
         email, display_name, domain, is_team, created_by, first_seen_at, last_seen_at)
-    SELECT email, display_name, domain, is_team, %(created_by)s, first_seen_at, last_seen_at
+    SELECT email, display_name, domain,
+           CASE WHEN (SELECT staged_is_current FROM team_now) THEN is_team
+                ELSE inboxsync.is_team(email) END,
+           %(created_by)s, first_seen_at, last_seen_at
     FROM seen
     WHERE %(create_contacts)s
     ORDER BY email
