@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg2.errors
 import psycopg2.extensions
@@ -110,15 +110,16 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
 
     Args:
         batch: The parsed batch.
-        team: The team's addresses (each address row records whether it is the team's).
+        team: The team's addresses (each contact row records whether it is the team's).
 
     Returns:
         The staged batch.
     """
     payloads = (
         ("stg_messages", _message_lines(batch)),
-        ("stg_addresses", _address_lines(batch, team)),
+        ("stg_addresses", _address_lines(batch)),
         ("stg_references", _reference_lines(batch)),
+        ("stg_contacts", _contact_lines(batch, team)),
         ("stg_quarantine", _copy_text(_quarantine_rows(batch))),
     )
     return StagedBatch(
@@ -288,27 +289,81 @@ def _copy_rows(batch: Batch) -> tuple[bytes, ...]:
 def _message_lines(batch: Batch) -> str:
     """stg_messages (message_key, message_id, subject, sent_at, date_header, from_email,
     from_name, in_reply_to, kind, direction, list_id, auto_submitted, content_type, gm_thrid,
-    thread_id, internal_date); keys, kinds, directions and thread ids are plain ASCII words."""
+    thread_id); keys, kinds, directions and thread ids are plain ASCII words."""
     directions, gm_thrids, thread_ids = batch.directions, batch.gm_thrids, batch.thread_ids
-    internal_dates = batch.internal_dates
     return "".join([
         f"{key}\t{_text(m.message_id)}\t{_text(m.subject)}\t{_timestamp(m.sent_at)}\t"
         f"{_text(m.date_header)}\t{_text(m.from_email)}\t{_text(m.from_name)}\t"
         f"{_text(m.in_reply_to)}\t{m.kind}\t{directions[key]}\t{_text(m.list_id)}\t"
         f"{_text(m.auto_submitted)}\t{_text(m.content_type)}\t{_number(gm_thrids.get(key))}\t"
-        f"{thread_ids[key]}\t{_timestamp(internal_dates.get(key))}\n"
+        f"{thread_ids[key]}\n"
         for key, m in batch.messages.items()
     ])  # fmt: skip
 
 
-def _address_lines(batch: Batch, team: frozenset[str]) -> str:
-    """stg_addresses (message_key, role, email, display_name, position, domain, is_team)."""
+def _address_lines(batch: Batch) -> str:
+    """stg_addresses (message_key, role, email, display_name, position)."""
     return "".join([
-        f"{key}\t{a.role}\t{_text(a.email)}\t{_text(a.display_name)}\t{position}\t"
-        f"{_text(email_domain(a.email))}\t{'t' if a.email in team else 'f'}\n"
+        f"{key}\t{a.role}\t{_text(a.email)}\t{_text(a.display_name)}\t{position}\n"
         for key, m in batch.messages.items()
         for position, a in enumerate(m.addresses)
     ])  # fmt: skip
+
+
+@dataclass
+class SeenAddress:
+    """One address over a batch: its latest name and the span of its messages' dates."""
+
+    name: str | None = None
+    name_rank: tuple[bool, datetime, str] | None = None  # (dated, date, name): the greatest wins
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+#: Stands in for the date of an undated message in a name's rank (below every real date).
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+
+
+def contacts_seen(batch: Batch) -> dict[str, SeenAddress]:
+    """Each address of the batch once: the name on its latest message that carries one (by
+    Date, else the earliest INTERNALDATE of the message's copies in the batch; the greater name
+    on a tie, undated messages last), and its first and last dates (migration 0013)."""
+    seen: dict[str, SeenAddress] = {}
+    internal_dates = batch.internal_dates
+    for key, m in batch.messages.items():
+        at = m.sent_at if m.sent_at is not None else internal_dates.get(key)
+        rank_at = (True, at) if at is not None else (False, _UNDATED)
+        for a in m.addresses:
+            s = seen.get(a.email)
+            if s is None:
+                s = seen[a.email] = SeenAddress()
+            if at is not None:
+                if s.first is None or at < s.first:
+                    s.first = at
+                if s.last is None or at > s.last:
+                    s.last = at
+            if a.display_name is not None:
+                rank = (*rank_at, a.display_name)
+                if s.name_rank is None or rank > s.name_rank:
+                    s.name, s.name_rank = a.display_name, rank
+    return seen
+
+
+def _contact_lines(batch: Batch, team: frozenset[str]) -> str:
+    """stg_contacts (email, domain, is_team, display_name, display_name_at, first_seen_at,
+    last_seen_at): `contacts_seen`, with ``-infinity`` for an undated name."""
+    return "".join([
+        f"{_text(email)}\t{_text(email_domain(email))}\t{'t' if email in team else 'f'}\t"
+        f"{_text(s.name)}\t{_name_at(s)}\t{_timestamp(s.first)}\t{_timestamp(s.last)}\n"
+        for email, s in contacts_seen(batch).items()
+    ])  # fmt: skip
+
+
+def _name_at(seen: SeenAddress) -> str:
+    if seen.name_rank is None:
+        return "\\N"
+    dated, at, _ = seen.name_rank
+    return at.isoformat() if dated else "-infinity"
 
 
 def _reference_lines(batch: Batch) -> str:

@@ -32,12 +32,11 @@ WORKERS = ("worker-1", "worker-2")
 # derivation, not data about mail (the threads it produced are compared).
 _ORDER_DEPENDENT_TABLES = {"thread_merges"}
 # A thread row's surrogate id (its root message names it below); a contact's creator
-# ("sync:NAME") and display name, both kept from whichever inbox's batch merged it first
-# (merge_batch.sql: coalesce(existing, new)), so parallel tasks may differ there.
+# ("sync:NAME"), kept from whichever inbox's batch created it, so parallel tasks may differ there.
+# (Its display name is the one on its latest message, in any order: migration 0013.)
 _ORDER_DEPENDENT_COLUMNS = {
     ("threads", "thread_id"),
     ("contacts", "created_by"),
-    ("contacts", "display_name"),
 }
 
 

@@ -183,7 +183,7 @@ def test_direction_contacts_and_one_message_across_inboxes(services, make_inbox,
     assert contacts == sorted([
         ("josé@globex.example", "globex.example", False, "Customer 1"),
         ("jose@globex.example", "globex.example", False, None),
-        (alice.username, "team.example", True, "Customer 2"),
+        (alice.username, "team.example", True, "Customer 3"),  # her latest message's name
         (bob.username, "team.example", True, None),
     ])  # fmt: skip
 
@@ -364,6 +364,117 @@ def test_an_inbox_removed_while_it_syncs_stops_the_sync_and_skips_its_task(
         tasks._run(inbox.name, budget=None)
 
 
+def test_a_contacts_name_is_the_one_on_its_latest_message_in_any_load_order(
+    services, make_inbox, warehouse_url
+):
+    """A contact takes the display name of its latest message that has one (by Date), whatever
+    order batches and inboxes load in; a later message without a name keeps it; a name given by
+    hand stays (migration 0013)."""
+    from inboxsync import registry, warehouse
+    from inboxsync.sync import sync_inbox
+
+    def mail(n: int, sender: str, minute: int) -> bytes:
+        return (
+            f"From: {sender}\r\nTo: team@team.example\r\nSubject: n{n}\r\n"
+            f"Date: Mon, 05 Oct 2026 10:{minute:02d}:00 +0000\r\n"
+            f"Message-ID: <name-{n}@customer.example>\r\n\r\nBody\r\n"
+        ).encode()
+
+    ana = "ana@customer.example"
+    first = [  # delivered in this order (UIDs 1-4): the latest Date is not the highest UID
+        mail(1, f"Ana <{ana}>", 1),
+        mail(2, f"Ana L\u00f3pez <{ana}>", 3),
+        mail(3, f"A. L\u00f3pez <{ana}>", 2),
+        mail(4, ana, 4),  # the latest message has no name: the name stays
+        mail(5, "Bo Smith <bo@customer.example>", 5),
+    ]
+    names = "SELECT email, display_name FROM inboxsync.contacts WHERE email LIKE '%%@customer.%%'"
+
+    def register(url: str, inbox) -> str:
+        with warehouse.transaction(url) as cur:
+            registry.add_inbox(
+                cur, f"{inbox.name} here", host=services.host, port=services.imaps_port,
+                security="ssl", username=inbox.username, password=inbox.password,
+                owner_email=inbox.username, create_contacts=True, ca_file=str(services.ca_file),
+            )  # fmt: skip
+        return f"{inbox.name} here"
+
+    found = {}
+    for batch_size in (1, 2, 5):
+        url = services.create_database(
+            f"{warehouse_url.rsplit('/', 1)[1]}_n{batch_size}", drop=True
+        )
+        warehouse.migrate(url)
+        inbox = make_inbox()
+        name = register(url, inbox)
+        with warehouse.transaction(url) as cur:  # a contact whose name a person gave
+            cur.execute(
+                "INSERT INTO inboxsync.contacts (email, display_name, domain, created_by)"
+                " VALUES ('bo@customer.example', 'Bo (key account)', 'customer.example', 'manual')"
+            )
+        services.deliver(inbox.username, "INBOX", first)
+        sync_inbox(name, url=url, batch_size=batch_size)
+        found[batch_size] = sorted(query(url, names))
+    assert (
+        found[1]
+        == found[2]
+        == found[5]
+        == [
+            (ana, "Ana L\u00f3pez"),
+            ("bo@customer.example", "Bo (key account)"),
+        ]
+    )
+
+    # Later mail in another inbox: an older name does not replace the contact's, a newer one does.
+    other = register(url, make_inbox())
+    other_user = query(url, "SELECT email_address FROM inboxsync.inboxes WHERE name = %s", (other,))
+    services.deliver(other_user[0][0], "INBOX", [mail(6, f"Ana (old) <{ana}>", 0)])
+    sync_inbox(other, url=url)
+    contact = "SELECT display_name, display_name_at FROM inboxsync.contacts WHERE email = %s"
+    assert query(url, contact, (ana,)) == [
+        ("Ana L\u00f3pez", datetime(2026, 10, 5, 10, 3, tzinfo=UTC))
+    ]
+    services.deliver(other_user[0][0], "INBOX", [mail(7, f"Ana L\u00f3pez Ruiz <{ana}>", 9)])
+    sync_inbox(other, url=url)
+    assert query(url, contact, (ana,)) == [
+        ("Ana L\u00f3pez Ruiz", datetime(2026, 10, 5, 10, 9, tzinfo=UTC))
+    ]
+
+
+def test_names_loaded_before_migration_0013_give_way_to_later_mail_and_hand_given_ones_stay(
+    services, warehouse_url
+):
+    from inboxsync import warehouse
+
+    url = services.create_database(warehouse_url.rsplit("/", 1)[1] + "_m13", drop=True)
+    warehouse.migrate(url)
+    with warehouse.transaction(url) as cur:  # back to the warehouse as 0012 left it
+        cur.execute("ALTER TABLE inboxsync.contacts DROP COLUMN display_name_at")
+        cur.execute("DROP FUNCTION inboxsync.takes_name")
+        cur.execute("DELETE FROM inboxsync.schema_migrations WHERE version LIKE '0013%%'")
+        cur.execute(
+            "INSERT INTO inboxsync.contacts (email, display_name, domain, created_by) VALUES"
+            " ('a@x.example', 'From mail', 'x.example', 'sync:Sales'),"
+            " ('b@x.example', 'By hand', 'x.example', 'manual'),"
+            " ('c@x.example', NULL, 'x.example', 'sync:Sales')"
+        )
+    assert warehouse.migrate(url) == ["0013_contact_name_latest"]
+    rows = "SELECT email, display_name, display_name_at::text FROM inboxsync.contacts ORDER BY 1"
+    assert query(url, rows) == [
+        ("a@x.example", "From mail", "-infinity"),
+        ("b@x.example", "By hand", None),
+        ("c@x.example", None, None),
+    ]
+    # The merge's rule, as the load applies it to each of them: a name from dated mail replaces
+    # an undated one; between undated names (or equal dates) the greater name wins, as within a
+    # batch; a name given by hand stays; a missing name is filled.
+    takes = "SELECT inboxsync.takes_name(display_name, display_name_at, %s, %s) FROM"
+    takes += " inboxsync.contacts ORDER BY email"
+    assert query(url, takes, ("New", "2026-10-05")) == [(True,), (False,), (True,)]
+    assert query(url, takes, ("Alpha", "-infinity")) == [(False,), (False,), (True,)]
+    assert query(url, takes, ("Zed", "-infinity")) == [(True,), (False,), (True,)]
+
+
 def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(make_inbox, warehouse_url):
     # Contacts' first and last seen come from Date, or, without one, from the earliest
     # INTERNALDATE of the message's copies in the batch (the copies themselves go to
@@ -402,6 +513,27 @@ def test_a_message_without_date_dates_its_contacts_by_its_earliest_copy(make_inb
         ("cy@globex.example", october_5, october_5),
     ]
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.message_copies") == [(3,)]
+    # Its name is dated the same way; a message with neither date names at -infinity, below
+    # any dated name, and takes a name only where none is known.
+    nameless = (
+        b"From: Ana Undated <ana@globex.example>\r\nTo: Dee <dee@globex.example>\r\n"
+        b"Message-ID: <nodate@globex.example>\r\nSubject: no date at all\r\n\r\n"
+    )
+    staged = load.stage_batch(
+        load.build_batch([FetchedCopy(4, nameless, (), None, None)], team), team
+    )
+    with warehouse.transaction(warehouse_url) as cur:
+        load.write_batch(cur, staged, inbox_id=inbox_id, folder="INBOX", uidvalidity=1,
+                         last_uid=4, create_contacts=True, created_by="test")  # fmt: skip
+    names = query(
+        warehouse_url,
+        "SELECT email, display_name, display_name_at::text, first_seen_at FROM inboxsync.contacts"
+        " WHERE email IN ('ana@globex.example', 'dee@globex.example') ORDER BY email",
+    )
+    assert names == [
+        ("ana@globex.example", "Ana", "2026-03-01 09:00:00+00", march_1),
+        ("dee@globex.example", "Dee", "-infinity", None),
+    ]
 
 
 def test_a_checkpoint_moved_back_loads_its_copies_again_without_duplicates(

@@ -24,6 +24,7 @@ from inboxsync.imap import FetchedCopy
 from inboxsync.load import (
     Batch,
     _address_lines,
+    _contact_lines,
     _copy_text,
     _message_lines,
     _reference_lines,
@@ -59,15 +60,36 @@ def message_rows(batch: Batch):
     for key, m in batch.messages.items():
         yield (key, m.message_id, m.subject, m.sent_at, m.date_header, m.from_email, m.from_name,
                m.in_reply_to, m.kind, batch.directions[key], m.list_id, m.auto_submitted,
-               m.content_type, batch.gm_thrids.get(key), batch.thread_ids[key],
-               batch.internal_dates.get(key))  # fmt: skip
+               m.content_type, batch.gm_thrids.get(key), batch.thread_ids[key])  # fmt: skip
 
 
-def address_rows(batch: Batch, team: frozenset[str]):
+def address_rows(batch: Batch):
     for key, m in batch.messages.items():
         for position, a in enumerate(m.addresses):
-            yield (key, a.role, a.email, a.display_name, position, email_domain(a.email),
-                   a.email in team)  # fmt: skip
+            yield (key, a.role, a.email, a.display_name, position)
+
+
+def contact_rows(batch: Batch, team: frozenset[str]):
+    """Each address once: the name of its latest dated message with a name (the greater name on
+    a tie), else the greatest undated name at -infinity; the span of its messages' dates (Date,
+    else the batch's earliest INTERNALDATE of the message)."""
+    sightings: dict[str, list] = {}
+    for key, m in batch.messages.items():
+        at = m.sent_at if m.sent_at is not None else batch.internal_dates.get(key)
+        for a in m.addresses:
+            sightings.setdefault(a.email, []).append((at, a.display_name))
+    for email, seen in sightings.items():
+        dates = [at for at, _ in seen if at is not None]
+        dated_names = [(at, name) for at, name in seen if at is not None and name is not None]
+        undated_names = [name for at, name in seen if at is None and name is not None]
+        if dated_names:
+            name_at, name = max(dated_names)
+        elif undated_names:
+            name_at, name = "-infinity", max(undated_names)
+        else:
+            name_at = name = None
+        yield (email, email_domain(email), email in team, name, name_at,
+               min(dates, default=None), max(dates, default=None))  # fmt: skip
 
 
 def reference_rows(batch: Batch):
@@ -78,7 +100,8 @@ def reference_rows(batch: Batch):
 
 def assert_same_text(batch: Batch) -> None:
     assert _message_lines(batch) == _copy_text(message_rows(batch))
-    assert _address_lines(batch, TEAM) == _copy_text(address_rows(batch, TEAM))
+    assert _address_lines(batch) == _copy_text(address_rows(batch))
+    assert _contact_lines(batch, TEAM) == _copy_text(contact_rows(batch, TEAM))
     assert _reference_lines(batch) == _copy_text(reference_rows(batch))
 
 
@@ -145,6 +168,8 @@ def test_awkward_values_in_every_column_stage_the_same_text() -> None:
         batch.thread_ids[key] = key
         if i % 2:
             batch.gm_thrids[key] = 2**63 + i
+        if when is None and i % 4:  # no Date: the copy's INTERNALDATE dates its contacts
+            batch.internal_dates[key] = datetime(2023, 1, 1 + i % 28, tzinfo=west)
     batch.copies = [(c, f"{c.uid:032x}") for c in _fetched([v.encode() for v in AWKWARD] * 3)]
     assert_same_text(batch)
     assert _message_lines(batch).count("\n") == len(batch.messages)  # newlines all escaped

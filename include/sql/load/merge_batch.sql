@@ -45,9 +45,10 @@ SELECT %(inbox_id)s, %(folder)s, %(uidvalidity)s, uid, reason, raw_header,
 FROM stg_quarantine
 ON CONFLICT DO NOTHING;
 
--- Contacts: every address of the batch with when it was seen. With the inbox's create-contacts
--- switch off, only addresses that already are contacts are touched.
--- (The earliest INTERNALDATE of the message's copies in the batch stands in for a missing Date.)
+-- Contacts: every address of the batch, once, with its latest name and the span of its
+-- messages' dates (stg_contacts, load.contacts_seen: by Date, or the earliest INTERNALDATE of the
+-- message's copies in the batch without one). With the inbox's create-contacts switch off, only
+-- addresses that already are contacts are touched.
 -- Rows are locked in email order, as every statement that updates several contacts does: two
 -- inboxes' batches (and a derive step) touching the same contacts then wait for each other
 -- instead of deadlocking.
@@ -59,51 +60,60 @@ ON CONFLICT DO NOTHING;
 -- when the team changes after its own last run.
 WITH team_now AS (
     SELECT %(team)s::text IS NOT DISTINCT FROM inboxsync.team_fingerprint() AS staged_is_current
-), seen AS (
-    SELECT a.email, min(a.domain) AS domain, bool_or(a.is_team) AS is_team,
-           min(a.display_name) AS display_name,
-           min(coalesce(m.sent_at, m.internal_date)) AS first_seen_at,
-           max(coalesce(m.sent_at, m.internal_date)) AS last_seen_at
-    FROM stg_addresses a
-    JOIN stg_messages m USING (message_key)
-    GROUP BY a.email
 ), created AS (
     INSERT INTO inboxsync.contacts AS ct (
-        email, display_name, domain, is_team, created_by, first_seen_at, last_seen_at)
-    SELECT email, display_name, domain,
+        email, display_name, display_name_at, domain, is_team, created_by, first_seen_at,
+        last_seen_at)
+    SELECT email, display_name, display_name_at, domain,
            CASE WHEN (SELECT staged_is_current FROM team_now) THEN is_team
                 ELSE inboxsync.is_team(email) END,
            %(created_by)s, first_seen_at, last_seen_at
-    FROM seen
+    FROM stg_contacts
     WHERE %(create_contacts)s
     ORDER BY email
+    -- A name seen on a later message replaces the contact's; a name given by hand stays
+    -- (inboxsync.takes_name, migration 0013). First and last seen widen.
     ON CONFLICT (email) DO UPDATE SET
-        display_name = coalesce(ct.display_name, EXCLUDED.display_name),
+        display_name = CASE WHEN inboxsync.takes_name(ct.display_name, ct.display_name_at,
+                                                      EXCLUDED.display_name,
+                                                      EXCLUDED.display_name_at)
+                            THEN EXCLUDED.display_name ELSE ct.display_name END,
+        display_name_at = CASE WHEN inboxsync.takes_name(ct.display_name, ct.display_name_at,
+                                                         EXCLUDED.display_name,
+                                                         EXCLUDED.display_name_at)
+                               THEN EXCLUDED.display_name_at ELSE ct.display_name_at END,
         first_seen_at = least(ct.first_seen_at, EXCLUDED.first_seen_at),
         last_seen_at = greatest(ct.last_seen_at, EXCLUDED.last_seen_at)
     -- Only a contact that changes is written (most of a batch's contacts are known already and
     -- seen before and after it): a write is a new row version, and dead ones for autovacuum.
     -- The row is locked all the same.
-    WHERE (ct.display_name, ct.first_seen_at, ct.last_seen_at) IS DISTINCT FROM (
-        coalesce(ct.display_name, EXCLUDED.display_name),
-        least(ct.first_seen_at, EXCLUDED.first_seen_at),
-        greatest(ct.last_seen_at, EXCLUDED.last_seen_at))
+    WHERE inboxsync.takes_name(ct.display_name, ct.display_name_at,
+                               EXCLUDED.display_name, EXCLUDED.display_name_at)
+       OR (ct.first_seen_at, ct.last_seen_at) IS DISTINCT FROM (
+           least(ct.first_seen_at, EXCLUDED.first_seen_at),
+           greatest(ct.last_seen_at, EXCLUDED.last_seen_at))
 ), locked AS (
-    SELECT ct.email FROM inboxsync.contacts ct JOIN seen USING (email)
+    SELECT ct.email FROM inboxsync.contacts ct JOIN stg_contacts USING (email)
     WHERE NOT %(create_contacts)s
     ORDER BY ct.email
     FOR UPDATE OF ct
 )
 UPDATE inboxsync.contacts ct SET
-    display_name = coalesce(ct.display_name, seen.display_name),
+    display_name = CASE WHEN inboxsync.takes_name(ct.display_name, ct.display_name_at,
+                                                  seen.display_name, seen.display_name_at)
+                        THEN seen.display_name ELSE ct.display_name END,
+    display_name_at = CASE WHEN inboxsync.takes_name(ct.display_name, ct.display_name_at,
+                                                     seen.display_name, seen.display_name_at)
+                           THEN seen.display_name_at ELSE ct.display_name_at END,
     first_seen_at = least(ct.first_seen_at, seen.first_seen_at),
     last_seen_at = greatest(ct.last_seen_at, seen.last_seen_at)
-FROM seen JOIN locked USING (email)
+FROM stg_contacts seen JOIN locked USING (email)
 WHERE ct.email = seen.email
-  AND (ct.display_name, ct.first_seen_at, ct.last_seen_at) IS DISTINCT FROM (
-      coalesce(ct.display_name, seen.display_name),
-      least(ct.first_seen_at, seen.first_seen_at),
-      greatest(ct.last_seen_at, seen.last_seen_at));
+  AND (inboxsync.takes_name(ct.display_name, ct.display_name_at,
+                            seen.display_name, seen.display_name_at)
+       OR (ct.first_seen_at, ct.last_seen_at) IS DISTINCT FROM (
+           least(ct.first_seen_at, seen.first_seen_at),
+           greatest(ct.last_seen_at, seen.last_seen_at)));
 
 -- greatest() and least() ignore NULL: a batch of new mail moves only last_uid, history only
 -- backfill_uid.
