@@ -314,10 +314,14 @@ def _address_lines(batch: Batch) -> str:
 class SeenAddress:
     """One address over a batch: its latest name and the span of its messages' dates."""
 
-    name: str | None = None
-    name_rank: tuple[bool, datetime, str] | None = None  # (dated, date, name): the greatest wins
+    #: (dated, date, name) of the name kept: the greatest such triple of the batch wins.
+    name_rank: tuple[bool, datetime, str] | None = None
     first: datetime | None = None
     last: datetime | None = None
+
+    @property
+    def name(self) -> str | None:
+        return None if self.name_rank is None else self.name_rank[2]
 
 
 #: Stands in for the date of an undated message in a name's rank (below every real date).
@@ -345,7 +349,7 @@ def contacts_seen(batch: Batch) -> dict[str, SeenAddress]:
             if a.display_name is not None:
                 rank = (*rank_at, a.display_name)
                 if s.name_rank is None or rank > s.name_rank:
-                    s.name, s.name_rank = a.display_name, rank
+                    s.name_rank = rank
     return seen
 
 

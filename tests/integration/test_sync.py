@@ -426,15 +426,15 @@ def test_a_contacts_name_is_the_one_on_its_latest_message_in_any_load_order(
     )
 
     # Later mail in another inbox: an older name does not replace the contact's, a newer one does.
-    other = register(url, make_inbox())
-    other_user = query(url, "SELECT email_address FROM inboxsync.inboxes WHERE name = %s", (other,))
-    services.deliver(other_user[0][0], "INBOX", [mail(6, f"Ana (old) <{ana}>", 0)])
+    other_inbox = make_inbox()
+    other = register(url, other_inbox)
+    services.deliver(other_inbox.username, "INBOX", [mail(6, f"Ana (old) <{ana}>", 0)])
     sync_inbox(other, url=url)
     contact = "SELECT display_name, display_name_at FROM inboxsync.contacts WHERE email = %s"
     assert query(url, contact, (ana,)) == [
         ("Ana L\u00f3pez", datetime(2026, 10, 5, 10, 3, tzinfo=UTC))
     ]
-    services.deliver(other_user[0][0], "INBOX", [mail(7, f"Ana L\u00f3pez Ruiz <{ana}>", 9)])
+    services.deliver(other_inbox.username, "INBOX", [mail(7, f"Ana L\u00f3pez Ruiz <{ana}>", 9)])
     sync_inbox(other, url=url)
     assert query(url, contact, (ana,)) == [
         ("Ana L\u00f3pez Ruiz", datetime(2026, 10, 5, 10, 9, tzinfo=UTC))
