@@ -10,9 +10,12 @@ command a real `airflow` command or a script in the repo, and secrets only from 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -178,3 +181,26 @@ def test_secrets_only_from_the_environment(raw):
     # The container-side $HOSTNAME and $REDIS_PASSWORD are the shell's, escaped as $$.
     missing = {v for v in seen if v not in names_in_env_example} - {"HOSTNAME"}
     assert missing == set(), f"not in .env.example: {sorted(missing)}"
+
+
+def test_the_warehouse_cluster_compares_text_as_bytes(compose):
+    # The postgres image runs initdb with POSTGRES_INITDB_ARGS under its LANG, en_US.utf8. The
+    # same arguments, given to this machine's initdb under that LANG where the machine has it
+    # (else C.UTF-8, whose collation is not C either), must give the C collation.
+    args = compose["services"]["warehouse"]["environment"]["POSTGRES_INITDB_ARGS"].split()
+    initdbs = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not initdbs:
+        pytest.skip("no PostgreSQL server binaries here")
+    locales = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.split()
+    lang = "en_US.utf8" if "en_US.utf8" in locales else "C.UTF-8"
+    env = {**os.environ, "LANG": lang, "LC_ALL": ""}
+    # Not under pytest's tmp_path: its parent is private to root, and initdb runs as postgres.
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [str(initdbs[-1]), "-D", f"{tmp}/data", "--no-sync", *args]
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(tmp, "postgres")
+            command = ["runuser", "-u", "postgres", "--", *command]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"LC_COLLATE:\s+C\n", proc.stdout), proc.stdout
+    assert re.search(r"LC_CTYPE:\s+C\.UTF-8\n", proc.stdout), proc.stdout

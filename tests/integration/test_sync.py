@@ -441,6 +441,45 @@ def test_a_contacts_name_is_the_one_on_its_latest_message_in_any_load_order(
     ]
 
 
+def test_a_warehouse_that_does_not_compare_bytes_is_named_once_per_process(
+    services, warehouse_url, caplog
+):
+    import psycopg2
+
+    from inboxsync import warehouse
+
+    with warehouse.transaction(warehouse_url) as cur:  # the harness creates C databases
+        assert warehouse.slow_collation(cur) is None
+    name = warehouse_url.rsplit("/", 1)[1] + "_icu"
+    admin = psycopg2.connect(services.pg_url("postgres"))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            cur.execute("SHOW server_version_num")
+            if int(cur.fetchone()[0]) < 150000:
+                pytest.skip("ICU databases need PostgreSQL 15")
+            # ICU sorts the database's text whatever its libc locale says.
+            cur.execute(
+                f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu"
+                " ICU_LOCALE 'en-US' LOCALE 'C'"
+            )
+            cur.execute(f"DROP DATABASE IF EXISTS {name}_utf8 WITH (FORCE)")
+            cur.execute(f"CREATE DATABASE {name}_utf8 TEMPLATE template0 LOCALE 'C.UTF-8'")
+    finally:
+        admin.close()
+    with warehouse.transaction(services.pg_url(f"{name}_utf8")) as cur:
+        assert warehouse.slow_collation(cur) == "libc collation C.UTF-8"
+    url = services.pg_url(name)
+    with caplog.at_level("WARNING", logger="inboxsync.warehouse"):
+        assert warehouse.migrate(url)  # a new warehouse: every migration applies
+        assert warehouse.migrate(url) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert f"warehouse database {name} sorts text by the rules of ICU locale en-US" in warnings[0]
+    assert "LC_COLLATE 'C'" in warnings[0]
+
+
 def test_names_loaded_before_migration_0013_give_way_to_later_mail_and_hand_given_ones_stay(
     services, warehouse_url
 ):
