@@ -100,3 +100,40 @@ def update_connection_extra(conn_id: str, updates: dict[str, Any]) -> bool:
         extra.update(updates)
         conn.set_extra(json.dumps(extra))
         return True
+
+
+def get_variable(key: str) -> str | None:
+    """Return the Airflow Variable ``key``: through the execution API inside a task, from the
+    secrets backends and the metadata database outside one; None when nothing has it."""
+    if _in_task():
+        from airflow.sdk import Variable
+
+        return Variable.get(key, default=None)
+    from airflow.models.variable import Variable as StoredVariable
+
+    return StoredVariable.get(key, default_var=None)
+
+
+def set_variable(key: str, value: str, description: str) -> None:
+    """Create or replace the Airflow Variable ``key`` in the metadata database (inside a task,
+    through the execution API, which may write Variables but not connections)."""
+    if _in_task():
+        from airflow.sdk import Variable
+
+        Variable.set(key, value, description=description)
+        return
+    from airflow.models.variable import Variable as StoredVariable
+
+    StoredVariable.set(key, value, description=description)
+
+
+def delete_variable(key: str) -> None:
+    """Delete the Airflow Variable ``key`` from the metadata database, if it is there."""
+    if _in_task():
+        from airflow.sdk import Variable
+
+        Variable.delete(key)
+        return
+    from airflow.models.variable import Variable as StoredVariable
+
+    StoredVariable.delete(key)

@@ -23,19 +23,26 @@ Secrets never appear in logs, exception messages or reprs: the dataclasses keep 
 inside an Airflow task new tokens are registered with Airflow's secrets masker.
 
 Rotation. A token endpoint may answer with a new refresh token (Microsoft does on every use;
-Google does not). Microsoft does not revoke the old one: it stays valid until its own lifetime
-ends (90 days after it was issued), so the stored token must be replaced within that time.
-Outside an Airflow task (the ``inboxsync`` CLI, backfills, tests) the new token is written into
-the connection in Airflow's metadata database at once. Inside a task that is not possible: the
-Task SDK's execution API only reads connections (``GET /connections/{id}``) and direct database
-access is blocked in task processes, so the task keeps using the stored token and logs a warning
-(without the token) saying how to store a fresh one: run ``inboxsync inbox test NAME`` where the
-metadata database is reachable, which refreshes and saves it.
+Google does not). Microsoft does not revoke the old one, but each token expires 90 days after it
+was issued: the token stored when the inbox was connected stops working then, so every rotated
+one must be kept. Outside an Airflow task (the ``inboxsync`` CLI, backfills, tests) the new token
+is written into the connection in Airflow's metadata database. A task cannot do that (the Task
+SDK's execution API only reads connections, and direct database access is blocked in task
+processes), but it may write Variables: the task keeps the new token in the Variable
+``inboxsync_rotated_refresh_token_<conn_id>`` (Fernet-encrypted like connections; Airflow hides
+values whose key names a token), together with a SHA-256 of the connection's own refresh token.
+Every later refresh, in a task or not, uses the Variable's token while the connection still holds
+that one; a connection given a new token (the inbox reconnected) makes the Variable stale, and
+it is ignored. The CLI, saving a rotation into the connection, deletes the Variable; so does
+``inbox remove``. A connection kept outside the metadata database (an environment variable or a
+secrets backend) has its rotations kept in the Variable too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import logging
 import urllib.error
@@ -225,8 +232,8 @@ def connection_extra(
 def get_access_token(cfg: OAuth2Settings) -> AccessToken:
     """An access token for XOAUTH2: refreshed at the token endpoint, or the one configured.
 
-    A rotated refresh token is saved (outside tasks) or reported (inside them): see the module
-    docstring.
+    The refresh uses the latest rotated refresh token that was kept for the connection, and keeps
+    the one the endpoint rotates to: see the module docstring.
 
     Raises:
         OAuth2Error: The endpoint refused the grant or the client (someone must act).
@@ -237,10 +244,17 @@ def get_access_token(cfg: OAuth2Settings) -> AccessToken:
         if cfg.access_token is None:
             cfg.check()
         return AccessToken(cfg.access_token or "")
+    stored = cfg.refresh_token
+    cfg = _with_kept_rotation(cfg)
     token = refresh(cfg)
     if token.refresh_token and token.refresh_token != cfg.refresh_token:
-        _store_rotated(cfg, token.refresh_token)
+        _store_rotated(cfg, token.refresh_token, stored)
     return token
+
+
+def rotated_token_variable(conn_id: str) -> str:
+    """The Airflow Variable that keeps the rotated refresh token of connection ``conn_id``."""
+    return f"inboxsync_rotated_refresh_token_{conn_id}"
 
 
 def refresh(cfg: OAuth2Settings) -> AccessToken:
@@ -358,33 +372,89 @@ def _endpoint_error(
     return OAuth2Error(f"the OAuth2 token endpoint refused to issue a token {detail}")
 
 
-def _store_rotated(cfg: OAuth2Settings, new_refresh_token: str) -> None:
-    """Keep the refresh token the endpoint rotated to (see the module docstring)."""
-    from inboxsync.connections import _in_task, update_connection_extra
+def _with_kept_rotation(cfg: OAuth2Settings) -> OAuth2Settings:
+    """The settings with the refresh token kept in the connection's Variable, when it rotated
+    from the token the connection holds now; else the settings unchanged."""
+    from inboxsync.connections import get_variable
+
+    if cfg.conn_id is None or cfg.refresh_token is None:
+        return cfg
+    key = rotated_token_variable(cfg.conn_id)
+    try:
+        kept = get_variable(key)
+    except Exception as exc:  # no metadata database (a CLI with connections from the environment)
+        log.debug("connection %s: cannot read the Variable %s (%s)", cfg.conn_id, key, type(exc))
+        return cfg
+    if not kept:
+        return cfg
+    try:
+        record = json.loads(kept)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("refresh_token"), str):
+        log.warning("connection %s: the Variable %s is not a kept token; ignored", cfg.conn_id, key)
+        return cfg
+    if record.get("replaces") != _digest(cfg.refresh_token):
+        return cfg  # the connection was given a new token since: it wins
+    _mask(record["refresh_token"])
+    return dataclasses.replace(cfg, refresh_token=record["refresh_token"])
+
+
+def _store_rotated(cfg: OAuth2Settings, new_refresh_token: str, stored: str) -> None:
+    """Keep the refresh token the endpoint rotated to (see the module docstring).
+
+    Args:
+        cfg: The settings the refresh used.
+        new_refresh_token: The token the endpoint issued.
+        stored: The refresh token the connection itself holds.
+    """
+    from inboxsync.connections import (
+        _in_task,
+        delete_variable,
+        set_variable,
+        update_connection_extra,
+    )
 
     where = f"connection {cfg.conn_id}" if cfg.conn_id else "these OAuth2 settings"
     if cfg.conn_id is None:
         log.warning("%s: the token endpoint rotated the refresh token; nowhere to save it", where)
         return
-    if _in_task():
+    key = rotated_token_variable(cfg.conn_id)
+    in_task = _in_task()
+    if not in_task and update_connection_extra(cfg.conn_id, {"refresh_token": new_refresh_token}):
+        log.info("%s: saved the rotated refresh token", where)
+        with contextlib.suppress(Exception):  # the connection holds the latest token now
+            delete_variable(key)
+        return
+    record = json.dumps({"replaces": _digest(stored), "refresh_token": new_refresh_token})
+    description = f"The refresh token that connection {cfg.conn_id} rotated to (inboxsync.oauth)"
+    try:
+        set_variable(key, record, description)
+    except Exception as exc:
+        # The exception's text is not shown: a database error can quote the statement's values.
         log.warning(
-            "%s: the token endpoint issued a new refresh token, but an Airflow task cannot "
-            "update connections (the Task SDK only reads them); the stored one stays valid until "
-            "it expires (Microsoft: 90 days after it was issued). Run `inboxsync inbox test "
-            "NAME` for this inbox where Airflow's metadata database is reachable to save a fresh "
-            "one, or keep the connection in a secrets backend that you refresh",
+            "%s: the token endpoint rotated the refresh token, and it could not be kept in the "
+            "Airflow Variable %s (%s); the stored one stays valid until it expires (Microsoft: "
+            "90 days after it was issued): run `inboxsync inbox test NAME` for this inbox where "
+            "Airflow's metadata database is reachable to save a fresh one",
             where,
+            key,
+            type(exc).__name__,
         )
         return
-    if update_connection_extra(cfg.conn_id, {"refresh_token": new_refresh_token}):
-        log.info("%s: saved the rotated refresh token", where)
-    else:
-        log.warning(
-            "%s: the token endpoint rotated the refresh token, but the connection is not in "
-            "Airflow's metadata database (environment variable or secrets backend): update it "
-            "there before the stored token expires",
-            where,
-        )
+    log.info(
+        "%s: kept the rotated refresh token in the Airflow Variable %s (%s)",
+        where,
+        key,
+        "a task cannot update connections"
+        if in_task
+        else "the connection is not in Airflow's metadata database",
+    )
+
+
+def _digest(refresh_token: str) -> str:
+    """SHA-256 of a refresh token, hex: names the token without holding it."""
+    return hashlib.sha256(refresh_token.encode("utf-8")).hexdigest()
 
 
 def _mask(*secrets: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 import psycopg2.extensions
 
 from inboxsync import settings
-from inboxsync.connections import delete_connection, save_connection
+from inboxsync.connections import delete_connection, delete_variable, save_connection
+from inboxsync.oauth import rotated_token_variable
 from inboxsync.parse import normalize_email
 
 _COLUMNS = (
@@ -223,6 +225,9 @@ def remove_inbox(cur: psycopg2.extensions.cursor, name: str) -> Inbox:
     cur.execute("DELETE FROM inboxsync.inboxes WHERE inbox_id = %s", (inbox.inbox_id,))
     if inbox.conn_id == conn_id_for(inbox.name):  # a connection linked with --conn-id stays
         delete_connection(inbox.conn_id)
+        # Its kept OAuth2 rotation (inboxsync.oauth), if any: nothing would ever use it again.
+        with contextlib.suppress(Exception):
+            delete_variable(rotated_token_variable(inbox.conn_id))
     return inbox
 
 

@@ -10,9 +10,9 @@ same protocol (RFC 6749 refresh-token grant, RFC 7662 introspection as Dovecot p
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
-import logging
 import secrets
 import socket
 import sys
@@ -405,46 +405,101 @@ def test_rotated_refresh_token_is_saved_outside_a_task(
         oauth_server.rotate = False
 
 
-def test_rotated_refresh_token_inside_a_task_is_reported_not_saved(
-    oauth_services, oauth_server, warehouse_url, logs, monkeypatch
+def test_a_task_keeps_the_rotated_refresh_token_and_later_runs_use_it(
+    services, oauth_services, oauth_server, warehouse_url, airflow_env, logs
 ):
-    from inboxsync import connections, sync
-    from inboxsync.connections import get_connection
-    from inboxsync.sync import sync_inbox
+    from cryptography.fernet import Fernet
+
+    from inboxsync import local_airflow, registry, warehouse
+    from inboxsync.connections import (
+        get_connection,
+        get_variable,
+        set_variable,
+        update_connection_extra,
+    )
+    from inboxsync.oauth import rotated_token_variable
 
     user = unique_user("uma")
     oauth_services.add_mail_user(user, "unused-" + secrets.token_hex(8))
+    oauth_services.deliver(user, "INBOX", [_mail(11, user)])
     first = oauth_server.grant(user)
     _register(oauth_services, warehouse_url, "Uma", user, token_url=oauth_server.token_url,
               client_id=CLIENT_ID, client_secret=CLIENT_SECRET, refresh_token=first)  # fmt: skip
-    # Inside a task the Task SDK has a supervisor channel, reads the connection through the
-    # execution API and cannot write it. This stands in for those two things (the connection
-    # is read beforehand, as the API would serve it); everything else runs as in a worker.
-    conn = get_connection("inboxsync_inbox_uma")
-    monkeypatch.setattr(sync, "get_connection", lambda conn_id: conn)
-    monkeypatch.setattr(connections, "_in_task", lambda: True)
-    monkeypatch.setattr(connections, "update_connection_extra", _forbidden)
+    conn_id = "inboxsync_inbox_uma"
+    key = rotated_token_variable(conn_id)
+    env = {**airflow_env, "AIRFLOW_CONN_INBOXSYNC_WAREHOUSE": warehouse_url}
+    metadata_url = services.pg_url("airflow_test")
+    fernet = Fernet(airflow_env["AIRFLOW__CORE__FERNET_KEY"].encode())
+    loaded = "SELECT count(*) FROM inboxsync.message_copies"
+
+    def dag_run() -> str:
+        proc = local_airflow.airflow(
+            env, "dags", "test", "inbox_sync", "-c", json.dumps({"inbox": "Uma"}), check=False
+        )
+        return proc.stdout + proc.stderr
+
+    def kept() -> dict:
+        [(value, encrypted)] = query(
+            metadata_url, "SELECT val, is_encrypted FROM variable WHERE key = %s", (key,)
+        )
+        assert encrypted is True
+        return json.loads(fernet.decrypt(value.encode()))
+
+    def issued() -> list[str]:  # the refresh tokens the endpoint has given out, oldest first
+        return [t for t, u in oauth_server.refresh_tokens.items() if u == user]
+
+    digest = hashlib.sha256(first.encode()).hexdigest()
     oauth_server.rotate = True
     try:
-        sync_inbox("Uma", url=warehouse_url)
+        # 1. The real DAG: the task refreshes with the connection's token and keeps the rotated
+        # one in the Variable (a task cannot write connections); the connection is unchanged.
+        output = dag_run()
+        assert query(warehouse_url, loaded) == [(1,)], output[-3000:]
+        assert len(issued()) == 2
+        assert kept() == {"replaces": digest, "refresh_token": issued()[1]}
+        assert (
+            f"connection {conn_id}: kept the rotated refresh token in the Airflow Variable {key}"
+            " (a task cannot update connections)"
+        ) in output
+        assert _leaks(output, first, issued()[1]) == []
+        assert get_connection(conn_id).extra_dejson["refresh_token"] == first
+
+        # 2. Microsoft's first token expires 90 days after it was issued: the next run no longer
+        # needs it, and keeps the next rotation.
+        with oauth_server.lock:
+            del oauth_server.refresh_tokens[first]
+        oauth_services.deliver(user, "INBOX", [_mail(12, user)])
+        n = len(oauth_server.token_requests)
+        output = dag_run()
+        assert query(warehouse_url, loaded) == [(2,)], output[-3000:]
+        assert [r["refresh_token"] for r in oauth_server.token_requests[n:]] == [issued()[0]]
+        assert kept() == {"replaces": digest, "refresh_token": issued()[1]}
+        assert _leaks(output, *issued()) == []
+
+        # 3. Outside a task the latest token goes into the connection, and the Variable goes.
+        latest = issued()[1]
+        assert _sync_again("Uma", warehouse_url).fetched == 0
+        assert oauth_server.token_requests[-1]["refresh_token"] == latest
+        assert get_connection(conn_id).extra_dejson["refresh_token"] == issued()[2]
+        assert get_variable(key) is None
+
+        # 4. A connection given a new token (the inbox reconnected) wins over a token kept for
+        # the one it held before.
+        set_variable(key, json.dumps({"replaces": hashlib.sha256(issued()[2].encode()).hexdigest(),
+                                      "refresh_token": issued()[1]}), "kept")  # fmt: skip
+        fresh = oauth_server.grant(user)
+        assert update_connection_extra(conn_id, {"refresh_token": fresh})
+        assert _sync_again("Uma", warehouse_url).fetched == 0
+        assert oauth_server.token_requests[-1]["refresh_token"] == fresh
+        assert get_variable(key) is None  # the rotation went into the connection
+
+        # 5. Disconnecting the inbox deletes a kept token with the connection.
+        set_variable(key, json.dumps({"replaces": "-", "refresh_token": fresh}), "kept")
+        with warehouse.transaction(warehouse_url) as cur:
+            registry.remove_inbox(cur, "Uma")
+        assert get_variable(key) is None
     finally:
         oauth_server.rotate = False
-    warnings = logs.of("inboxsync.oauth")
-    assert [r.levelno for r in warnings] == [logging.WARNING]
-    text = warnings[0].getMessage()
-    assert text.startswith(
-        "connection inboxsync_inbox_uma: the token endpoint issued a new refresh token, but an "
-        "Airflow task cannot update connections"
-    )
-    assert "Run `inboxsync inbox test NAME`" in text
-    rotated = [t for t, u in oauth_server.refresh_tokens.items() if u == user and t != first]
-    assert len(rotated) == 1 and rotated[0] not in text
-    monkeypatch.setattr(connections, "_in_task", lambda: False)
-    assert get_connection("inboxsync_inbox_uma").extra_dejson["refresh_token"] == first
-
-
-def _forbidden(*args: object, **kwargs: object) -> bool:
-    raise AssertionError("a task must not write to the metadata database")
 
 
 def test_cli_connects_an_oauth2_inbox_with_secrets_from_stdin(
