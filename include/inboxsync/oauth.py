@@ -383,7 +383,9 @@ def _with_kept_rotation(cfg: OAuth2Settings) -> OAuth2Settings:
     try:
         kept = get_variable(key)
     except Exception as exc:  # no metadata database (a CLI with connections from the environment)
-        log.debug("connection %s: cannot read the Variable %s (%s)", cfg.conn_id, key, type(exc))
+        log.debug(
+            "connection %s: cannot read the Variable %s (%s)", cfg.conn_id, key, type(exc).__name__
+        )
         return cfg
     if not kept:
         return cfg

@@ -25,7 +25,7 @@ MIGRATIONS_DIR = settings.SQL_DIR / "migrations"
 _MIGRATION_LOCK_KEY = 0x1B0C5
 # A stable key per inbox serialises two syncs of the same inbox (a manual CLI sync beside the DAG).
 _INBOX_LOCK_CLASS = 0x1B0C
-# Warehouses whose collation has been checked by this process (`check_collation`): one warning
+# Warehouses whose collation this process has checked (`slow_collation`): one warning
 # per task or CLI call, not one per migrate() call.
 _collation_checked: set[str] = set()
 
