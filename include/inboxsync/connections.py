@@ -1,9 +1,11 @@
-"""Airflow connections: where every secret of inboxsync lives.
+"""Airflow connections, where every secret of inboxsync lives, and Airflow Variables.
 
-Inside a task, Airflow's Task SDK resolves connections through the execution API. Outside a task
-(the ``inboxsync`` CLI, tests, the demo) there is no supervisor to ask, so the SDK only sees
-environment variables and external secrets backends; there we read the metadata database the way
-the ``airflow connections`` command does.
+Inside a task, Airflow's Task SDK resolves connections and Variables through the execution API.
+Outside a task (the ``inboxsync`` CLI, tests, the demo) there is no supervisor to ask, so the SDK
+only sees environment variables and external secrets backends; there we read the metadata
+database the way the ``airflow connections`` command does. A task may write Variables but not
+connections: the one secret kept in a Variable is an OAuth2 refresh token that a task saw rotate
+(`inboxsync.oauth`).
 """
 
 from __future__ import annotations
