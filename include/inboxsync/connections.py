@@ -104,38 +104,31 @@ def update_connection_extra(conn_id: str, updates: dict[str, Any]) -> bool:
         return True
 
 
-def get_variable(key: str) -> str | None:
-    """Return the Airflow Variable ``key``: through the execution API inside a task, from the
-    secrets backends and the metadata database outside one; None when nothing has it."""
+def _variables() -> Any:
+    """Airflow's Variable class for where this runs: the Task SDK's inside a task (through the
+    execution API, which may write Variables but not connections), else the metadata database's."""
     if _in_task():
         from airflow.sdk import Variable
 
-        return Variable.get(key, default=None)
+        return Variable
     from airflow.models.variable import Variable as StoredVariable
 
-    return StoredVariable.get(key, default_var=None)
+    return StoredVariable
+
+
+def get_variable(key: str) -> str | None:
+    """Return the Airflow Variable ``key`` (the secrets backends first outside a task); None when
+    nothing has it."""
+    if _in_task():
+        return _variables().get(key, default=None)
+    return _variables().get(key, default_var=None)
 
 
 def set_variable(key: str, value: str, description: str) -> None:
-    """Create or replace the Airflow Variable ``key`` in the metadata database (inside a task,
-    through the execution API, which may write Variables but not connections)."""
-    if _in_task():
-        from airflow.sdk import Variable
-
-        Variable.set(key, value, description=description)
-        return
-    from airflow.models.variable import Variable as StoredVariable
-
-    StoredVariable.set(key, value, description=description)
+    """Create or replace the Airflow Variable ``key`` in the metadata database."""
+    _variables().set(key, value, description=description)
 
 
 def delete_variable(key: str) -> None:
     """Delete the Airflow Variable ``key`` from the metadata database, if it is there."""
-    if _in_task():
-        from airflow.sdk import Variable
-
-        Variable.delete(key)
-        return
-    from airflow.models.variable import Variable as StoredVariable
-
-    StoredVariable.delete(key)
+    _variables().delete(key)
