@@ -160,3 +160,27 @@ def test_cpu_by_process_in_the_summary_and_the_table():
     )
     assert rows["CPU time: PostgreSQL"] == "9.00 s (38%)"
     assert rows["CPU time: parse worker"] == "7.00 s (29%)"
+
+
+def test_the_warehouse_floor_in_the_summary_and_the_table():
+    from inboxsync.bench.floor import FloorResult
+    from inboxsync.bench.report import table
+    from inboxsync.bench.run import summarise_floor, summarise_full
+
+    floors = [FloorResult(990, 9000, 10, s, cpu) for s, cpu in ((2.0, 1.5), (4.0, 2.5), (3.0, 3.5))]
+    summary = summarise_floor(floors, 1000)
+    # Medians; the rate counts the messages the sync fetched (1,000), as the sync's rate does.
+    assert summary["median_s"] == 3.0 and summary["median_pg_cpu_s"] == 2.5
+    assert summary["median_rate"] == pytest.approx(1000 / 3.0)
+    full = summarise_full([{"wall_s": 6.0, "stages_s": {}, "peak_rss_kb": 1, "peak_rss_at_kb": {},
+                            "cpu_s": 1, "worker_cpu_s": 1, "server_cpu_s": {}}], 1000)  # fmt: skip
+    text = table({"n": 1000, "ceiling": {"median_s": 1.0, "median_rate": 1000.0, "cold_rate": 900.0,
+                                         "median_dovecot_cpu_s": 0.75},
+                  "floor": summary, "floor_ratio": 0.5, "full_sync": full})  # fmt: skip
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()}
+    assert rows["CPU time: Dovecot, ceiling pass"] == "0.75 s"
+    assert rows["warehouse floor: the sync's rows by binary COPY, nothing else"] == (
+        "3.00 s, 333 messages/s"
+    )
+    assert rows["CPU time: PostgreSQL, floor"] == "2.50 s"
+    assert rows["sync / warehouse floor"] == "50.0%"

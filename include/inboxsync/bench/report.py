@@ -93,6 +93,17 @@ def table(results: dict[str, Any]) -> str:
             f"(first, cold pass: {_fmt_rate(ceiling['cold_rate'])})",
         )
     )
+    if ceiling.get("median_dovecot_cpu_s") is not None:
+        rows.append(("  CPU time: Dovecot, ceiling pass", _fmt_s(ceiling["median_dovecot_cpu_s"])))
+    floor = results.get("floor")
+    if floor and floor.get("median_s"):
+        rows.append(
+            (
+                "warehouse floor: the sync's rows by binary COPY, nothing else",
+                f"{_fmt_s(floor['median_s'])}, {_fmt_rate(floor['median_rate'])}",
+            )
+        )
+        rows.append(("  CPU time: PostgreSQL, floor", _fmt_s(floor["median_pg_cpu_s"])))
     full = results["full_sync"]
     rows.append(
         (
@@ -102,6 +113,8 @@ def table(results: dict[str, Any]) -> str:
     )
     ratio = results.get("ratio")
     rows.append(("sync / ceiling", "n/a" if ratio is None else f"{ratio:.1%}"))
+    if results.get("floor_ratio") is not None:
+        rows.append(("sync / warehouse floor", f"{results['floor_ratio']:.1%}"))
     wall = full["median_wall_s"] or 0.0
     # "who: stage": the sync thread fetches, a worker process parses and stages, the writer
     # thread loads and a derive thread derives, all at once: their shares of the wall time add

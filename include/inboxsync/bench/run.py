@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxsync import local_airflow, localenv, marts, registry, settings, warehouse
-from inboxsync.bench import ceiling, corpus, cpu, report
+from inboxsync.bench import ceiling, corpus, cpu, floor, report
 
 log = logging.getLogger("inboxsync.bench")
 
@@ -147,6 +147,35 @@ def run_ceiling(services: localenv.LocalServices, user: str) -> ceiling.CeilingR
         ca_file=str(services.ca_file),
         batch_size=settings.BATCH_SIZE,
     )
+
+
+def run_floor(services: localenv.LocalServices, root: Path, synced_url: str) -> floor.FloorResult:
+    """The rows the full sync stored at ``synced_url``, written again into a fresh warehouse."""
+    target = fresh_warehouse(services, "bench_floor")
+    return floor.measure(
+        synced_url,
+        target,
+        root / "floor",
+        batch_size=settings.BATCH_SIZE,
+        pg_pid=services.pg_pid,
+    )
+
+
+def _since(services: localenv.LocalServices, before: dict[str, float]) -> dict[str, float]:
+    """The servers' CPU seconds since ``before`` (a `server_cpu` reading)."""
+    return {name: seconds - before[name] for name, seconds in server_cpu(services).items()}
+
+
+def summarise_floor(floors: list[floor.FloorResult], n: int) -> dict[str, Any]:
+    """Medians of the warehouse floor's runs (`inboxsync.bench.floor`); its rate counts the
+    ``n`` messages the sync fetched, as the sync's does (the rows are theirs)."""
+    wall = report.median(f.seconds for f in floors)
+    return {
+        "runs": [f.__dict__ for f in floors],
+        "median_s": wall,
+        "median_rate": n / wall if wall else None,
+        "median_pg_cpu_s": report.median(f.pg_cpu_s for f in floors),
+    }
 
 
 def summarise_full(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
@@ -330,9 +359,13 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
     checkpoints = ",".join(str(p) for p in (*RSS_POINTS, n) if p <= n)
     full_runs: list[dict[str, Any]] = []
     ceilings: list[ceiling.CeilingResult] = []
+    ceiling_cpu: list[dict[str, float]] = []
+    floors: list[floor.FloorResult] = []
     url = ""
     for k in range(runs):
+        servers_before = server_cpu(services)
         ceilings.append(run_ceiling(services, full_user))
+        ceiling_cpu.append(_since(services, servers_before))
         url = fresh_warehouse(services, "bench_full")
         register(services, url, "bench full", full_user)
         log.info("full sync, run %d of %d", k + 1, runs)
@@ -340,13 +373,14 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
         full_runs.append(
             probe(["full", "--inbox", "bench full", "--url", url, "--checkpoints", checkpoints])
         )
-        full_runs[-1]["server_cpu_s"] = {
-            name: seconds - servers_before[name] for name, seconds in server_cpu(services).items()
-        }
+        full_runs[-1]["server_cpu_s"] = _since(services, servers_before)
         fetched = full_runs[-1]["result"]["fetched"]
         log.info("  %.1f s, %d messages fetched", full_runs[-1]["wall_s"], fetched)
         if fetched != n:
             log.warning("the full sync fetched %d messages, not %d", fetched, n)
+        log.info("warehouse floor: the same rows written again by binary COPY")
+        floors.append(run_floor(services, root, url))
+        log.info("  %.1f s, PostgreSQL CPU %.1f s", floors[-1].seconds, floors[-1].pg_cpu_s)
         if full_runs[-1]["wall_s"] >= REPEAT_LIMIT_S:
             break
     full = summarise_full(full_runs, n)
@@ -364,12 +398,16 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
             "cold_rate": cold.rate,
             "median_s": ceiling_s,
             "median_rate": n / ceiling_s if ceiling_s else None,
+            "median_dovecot_cpu_s": report.median(c["Dovecot"] for c in ceiling_cpu),
         },
+        "floor": summarise_floor(floors, n),
         "full_sync": full,
         "rss_at_kb": full["rss_at_kb"],
     }
     if full["median_rate"] and results["ceiling"]["median_rate"]:
         results["ratio"] = full["median_rate"] / results["ceiling"]["median_rate"]
+    if full["median_rate"] and results["floor"]["median_rate"]:
+        results["floor_ratio"] = full["median_rate"] / results["floor"]["median_rate"]
 
     log.info("no-op sync of the up-to-date inbox")
     results["noop"] = summarise_noop(
