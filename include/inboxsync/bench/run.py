@@ -1,4 +1,5 @@
-"""The whole benchmark: services, seeding, the ceiling, full and no-op syncs, the DAG, the report.
+"""The whole benchmark: services, seeding, the ceiling, full and no-op syncs, the warehouse floor,
+the DAG, the report.
 
 Every sync goes through ``inboxsync.sync.sync_inbox``, the DAG task's code path: the single-inbox
 runs in a child process (:mod:`inboxsync.bench.probe`) so peak RSS is the sync's own, the 8-inbox
