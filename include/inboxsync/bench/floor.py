@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
+import psycopg2.extensions
 
+from inboxsync import warehouse
 from inboxsync.bench import cpu
 
 #: The tables a sync writes rows into, in an order their foreign keys accept (reply flags name
@@ -46,10 +47,6 @@ class FloorResult:
     batches: int
     seconds: float
     pg_cpu_s: float
-
-    @property
-    def rate(self) -> float:
-        return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
 def measure(
@@ -82,51 +79,45 @@ def measure(
 def _read(source_url: str, work_dir: Path, batch_size: int) -> tuple[dict[str, str], int, int]:
     """Write each batch of each table to ``work_dir`` as binary COPY data; return the tables'
     column lists, the message count and the batch count."""
-    conn = psycopg2.connect(source_url)
-    try:
-        with conn, conn.cursor() as cur:
-            # A message's batch is the place of its first copy in UID order, as the sync met it.
+    with warehouse.transaction(source_url) as cur:
+        # A message's batch is the place of its first copy in UID order, as the sync met it.
+        cur.execute(
+            """
+            CREATE TEMP TABLE floor_batch ON COMMIT DROP AS
+            SELECT message_key,
+                   (row_number() OVER (ORDER BY first_uid, message_key) - 1) / %s AS batch
+            FROM (SELECT m.message_key, min(c.uid) AS first_uid
+                  FROM inboxsync.messages m
+                  LEFT JOIN inboxsync.message_copies c USING (message_key)
+                  GROUP BY m.message_key) firsts
+            """,
+            (batch_size,),
+        )
+        cur.execute("CREATE INDEX ON floor_batch (message_key); ANALYZE floor_batch")
+        cur.execute("SELECT count(*), coalesce(max(batch) + 1, 0) FROM floor_batch")
+        messages, batches = cur.fetchone()
+        columns = {table: _columns(cur, table) for table in STORED}
+        for table, cols in columns.items():
+            # A row that names a message goes with it; the others (contacts, threads, thread
+            # nodes, quarantine) are spread over the batches evenly.
+            keyed = "message_key" in cols.split(", ")
+            batch = "b.batch" if keyed else f"ntile({max(batches, 1)}) OVER () - 1"
+            join = "JOIN floor_batch b USING (message_key)" if keyed else ""
             cur.execute(
-                """
-                CREATE TEMP TABLE floor_batch ON COMMIT DROP AS
-                SELECT message_key,
-                       (row_number() OVER (ORDER BY first_uid, message_key) - 1) / %s AS batch
-                FROM (SELECT m.message_key, min(c.uid) AS first_uid
-                      FROM inboxsync.messages m
-                      LEFT JOIN inboxsync.message_copies c USING (message_key)
-                      GROUP BY m.message_key) firsts
-                """,
-                (batch_size,),
+                f"CREATE TEMP TABLE floor_rows ON COMMIT DROP AS"
+                f" SELECT {batch} AS floor_batch, t.* FROM inboxsync.{table} t {join};"
+                f" CREATE INDEX ON floor_rows (floor_batch); ANALYZE floor_rows"
             )
-            cur.execute("CREATE INDEX ON floor_batch (message_key); ANALYZE floor_batch")
-            cur.execute("SELECT count(*), coalesce(max(batch) + 1, 0) FROM floor_batch")
-            messages, batches = cur.fetchone()
-            columns = {table: _columns(cur, table) for table in STORED}
-            for table, cols in columns.items():
-                # A row that names a message goes with it; the others (contacts, threads, thread
-                # nodes, quarantine) are spread over the batches evenly.
-                keyed = " message_key," in f" {cols},"
-                batch = "b.batch" if keyed else f"ntile({max(batches, 1)}) OVER () - 1"
-                join = "JOIN floor_batch b USING (message_key)" if keyed else ""
-                cur.execute(
-                    f"CREATE TEMP TABLE floor_rows ON COMMIT DROP AS"
-                    f" SELECT {batch} AS floor_batch, t.* FROM inboxsync.{table} t {join};"
-                    f" CREATE INDEX ON floor_rows (floor_batch); ANALYZE floor_rows"
+            for k in range(batches):
+                query = cur.mogrify(
+                    f"COPY (SELECT {cols} FROM floor_rows WHERE floor_batch = %s)"
+                    " TO STDOUT (FORMAT binary)",
+                    (k,),
                 )
-                for k in range(batches):
-                    with (work_dir / f"{k}.{table}").open("wb") as out:
-                        cur.copy_expert(
-                            cur.mogrify(
-                                f"COPY (SELECT {cols} FROM floor_rows WHERE floor_batch = %s)"
-                                " TO STDOUT (FORMAT binary)",
-                                (k,),
-                            ).decode(),
-                            out,
-                        )
-                cur.execute("DROP TABLE floor_rows")
-        return columns, messages, batches
-    finally:
-        conn.close()
+                with (work_dir / f"{k}.{table}").open("wb") as out:
+                    cur.copy_expert(query.decode(), out)
+            cur.execute("DROP TABLE floor_rows")
+    return columns, messages, batches
 
 
 def _columns(cur: psycopg2.extensions.cursor, table: str) -> str:
@@ -140,15 +131,19 @@ def _columns(cur: psycopg2.extensions.cursor, table: str) -> str:
     return cur.fetchone()[0]
 
 
+def _copy_in(cur: psycopg2.extensions.cursor, table: str, cols: str, path: Path) -> None:
+    """COPY the binary data in ``path`` into ``table``."""
+    with path.open("rb") as data:
+        cur.copy_expert(f"COPY inboxsync.{table} ({cols}) FROM STDIN (FORMAT binary)", data)
+
+
 def _copy_table(source_url: str, target_url: str, table: str, path: Path) -> None:
     """Copy every row of ``table`` from one warehouse to the other."""
-    with psycopg2.connect(source_url) as conn, conn.cursor() as cur, path.open("wb") as out:
+    with warehouse.transaction(source_url) as cur, path.open("wb") as out:
         cols = _columns(cur, table)
         cur.copy_expert(f"COPY inboxsync.{table} ({cols}) TO STDOUT (FORMAT binary)", out)
-    conn.close()
-    with psycopg2.connect(target_url) as conn, conn.cursor() as cur, path.open("rb") as data:
-        cur.copy_expert(f"COPY inboxsync.{table} ({cols}) FROM STDIN (FORMAT binary)", data)
-    conn.close()
+    with warehouse.transaction(target_url) as cur:
+        _copy_in(cur, table, cols, path)
 
 
 def _write(
@@ -159,7 +154,7 @@ def _write(
     batches: int,
     pg_pid: int,
 ) -> FloorResult:
-    conn = psycopg2.connect(target_url)
+    conn = warehouse.connect(target_url)
     try:
         rows = 0
         with conn.cursor() as cur:
@@ -169,10 +164,7 @@ def _write(
             cpu_before, started = cpu.tree_seconds(pg_pid), time.perf_counter()
             for k in range(batches):
                 for table, cols in columns.items():
-                    with (work_dir / f"{k}.{table}").open("rb") as data:
-                        cur.copy_expert(
-                            f"COPY inboxsync.{table} ({cols}) FROM STDIN (FORMAT binary)", data
-                        )
+                    _copy_in(cur, table, cols, work_dir / f"{k}.{table}")
                     rows += cur.rowcount
                 conn.commit()
             seconds = time.perf_counter() - started
