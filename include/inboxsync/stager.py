@@ -34,6 +34,7 @@ from typing import IO, Any
 
 from imapclient.fixed_offset import FixedOffset
 
+from inboxsync import collector
 from inboxsync.imap import FetchedCopy
 from inboxsync.load import StagedBatch, build_batch, stage_batch
 
@@ -230,6 +231,7 @@ def _receive(stream: IO[bytes] | None) -> Any:
 
 def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """The worker: the team first, then batches until end of input; one answer per batch."""
+    collector.relax()
     team = _receive(inp)
     while True:
         try:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import psycopg2
 import psycopg2.extensions
 
-from inboxsync import derive, registry, settings, warehouse
+from inboxsync import collector, derive, registry, settings, warehouse
 from inboxsync.connections import get_connection
 from inboxsync.imap import (
     FolderStatus,
@@ -249,9 +249,10 @@ def sync_inbox(
             budget = budget if budget is not None else Budget.for_inbox(inbox)
             started = time.monotonic()
             try:
-                result = _sync_with_backoff(
-                    conn, cfg, inbox, team, batch_size, budget, on_batch, url
-                )
+                with collector.fewer_collections():
+                    result = _sync_with_backoff(
+                        conn, cfg, inbox, team, batch_size, budget, on_batch, url
+                    )
                 result.seconds = time.monotonic() - started
             except InboxError as exc:
                 conn.rollback()

@@ -606,3 +606,33 @@ def test_a_checkpoint_moved_back_loads_its_copies_again_without_duplicates(
     )
     assert copies == [(1, [], True), (2, ["\\Flagged"], True), (3, [], True)]
     assert query(warehouse_url, "SELECT count(*) FROM inboxsync.messages") == [(3,)]
+
+
+def test_a_sync_runs_with_fewer_collections_and_gives_the_process_its_thresholds_back(
+    services, make_inbox, warehouse_url
+):
+    """The garbage collector's first threshold is raised for the sync (inboxsync.collector):
+    in the sync's own thread while it loads, and back to the process's own after it, whether
+    it succeeded or failed."""
+    import gc
+
+    from inboxsync import settings
+    from inboxsync.imap import InboxAuthError
+    from inboxsync.sync import sync_inbox
+
+    inbox = make_inbox()
+    services.deliver(inbox.username, "INBOX", [
+        _message(n, sender=f"c{n}@globex.example", to=inbox.username, subject=f"Hi {n}")
+        for n in range(5)
+    ])  # fmt: skip
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    sync_inbox(inbox.name, url=warehouse_url, batch_size=2, on_batch=lambda _: during.append(
+        gc.get_threshold()))  # fmt: skip
+    assert during == [(settings.GC_GENERATION0, *before[1:])] * 3
+    assert gc.get_threshold() == before
+
+    refused = make_inbox(register_password="not-the-password")
+    with pytest.raises(InboxAuthError):
+        sync_inbox(refused.name, url=warehouse_url)
+    assert gc.get_threshold() == before
