@@ -103,7 +103,21 @@ def classify(headers: Mapping[str, str]) -> str:
     Returns:
         One of ``"bounce"``, ``"auto_reply"``, ``"list"``, ``"bulk"``, ``"human"``.
     """
-    fields = {name.lower(): value for name, value in headers.items() if value is not None}
+    return classify_fields(
+        {name.lower(): value for name, value in headers.items() if value is not None}
+    )
+
+
+def classify_fields(fields: Mapping[str, str]) -> str:
+    """`classify` for fields whose names are lower-case already and whose values are strings
+    (the parser's; it saves building the mapping again).
+
+    Args:
+        fields: Lower-cased field name to (first) value, unfolded; the Subject decoded.
+
+    Returns:
+        As `classify`.
+    """
     content_type = fields.get("content-type", "")
     report_type = _report_type(content_type)
     subject = fields.get("subject", "")

@@ -27,7 +27,7 @@ from email.parser import Parser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
 
-from inboxsync.classify import classify
+from inboxsync.classify import classify_fields
 
 HEADER_FIELDS: tuple[str, ...] = (
     "From",
@@ -344,7 +344,8 @@ def _parse(raw: bytes) -> ParsedMessage:
     """
     if not raw or raw.isspace():
         raise QuarantineError("empty_header", "no bytes" if not raw else "only whitespace")
-    items = _parse_fields(_bytes_to_text(raw))
+    # Field names lower-cased once: the first values, the address roles and classify read them.
+    items = [(name.lower(), value) for name, value in _parse_fields(_bytes_to_text(raw))]
     raw_first = _first_values(items)
     if not raw_first:
         raise QuarantineError("no_header_fields", f"no 'Name: value' field in {len(raw)} bytes")
@@ -370,7 +371,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         in_reply_to=_first_msg_id(first.get("in-reply-to", "")),
         references=_references(first.get("references", "")),
         addresses=addresses,
-        kind=classify({**first, "subject": subject or ""}),
+        kind=classify_fields({**first, "subject": subject or ""}),
         list_id=_list_id(first.get("list-id", "")),
         auto_submitted=_clean(first.get("auto-submitted", ""), MAX_SHORT_TEXT),
         content_type=_content_type(first.get("content-type", "")),
@@ -520,16 +521,16 @@ def _decode_line(line: bytes) -> str:
 
 
 def _first_values(items: list[tuple[str, str]]) -> dict[str, str]:
-    """Map each field name, lower-cased, to the raw value of its first occurrence.
+    """Map each field name to the raw value of its first occurrence.
 
     Args:
-        items: (name, raw value) pairs from `_parse_fields`.
+        items: (lower-cased name, raw value) pairs from `_parse_fields`.
 
     Returns:
-        Lower-cased field name to its first value (names in no particular order).
+        Field name to its first value (names in no particular order).
     """
     # Read from the end, so that the first occurrence of a name is the one written last.
-    return {name.lower(): value for name, value in reversed(items)}
+    return dict(reversed(items))
 
 
 def _unfold(value: str) -> str:
@@ -944,7 +945,7 @@ def _addresses(items: list[tuple[str, str]]) -> tuple[Address, ...]:
     a comma inside an encoded name cannot split an address in two.
 
     Args:
-        items: (name, raw value) pairs from `_parse_fields`.
+        items: (lower-cased name, raw value) pairs from `_parse_fields`.
 
     Returns:
         The addresses.
@@ -952,7 +953,7 @@ def _addresses(items: list[tuple[str, str]]) -> tuple[Address, ...]:
     found: list[Address] = []
     seen: set[tuple[str, str]] = set()
     for name, value in items:
-        role = ADDRESS_ROLES.get(name.lower())
+        role = ADDRESS_ROLES.get(name)
         if role is None:
             continue
         for email, display_name in _address_list(value):
