@@ -5,9 +5,9 @@ of them are freed by reference counting the moment they are done with. CPython s
 collection every 700 new container objects, and now and then a full one over every object of the
 process, which in an Airflow task or the CLI means all of Airflow's modules too; each holds the
 GIL, stopping the fetching, writer and derive threads. Measured in a 100,000-message sync of
-`make bench`'s inbox: 890 collections, 1.6-1.9 s (7 full ones, 1.3 s). With the first
-generation waiting for `settings.GC_GENERATION0` new objects: one collection, 0.02 s. Cyclic
-garbage (rare here) waits a little longer for its collection: a few MB at most.
+`make bench`'s inbox: about 870 collections, 1.4-1.9 s (6 or 7 full ones, 1.0-1.3 s). With
+the first generation waiting for `settings.GC_GENERATION0` new objects: one collection, 0.02 s.
+Cyclic garbage (rare here) waits a little longer for its collection: a few MB at most.
 """
 
 from __future__ import annotations

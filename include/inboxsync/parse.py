@@ -524,7 +524,7 @@ def _first_values(items: list[tuple[str, str]]) -> dict[str, str]:
     """Map each field name to the raw value of its first occurrence.
 
     Args:
-        items: (lower-cased name, raw value) pairs from `_parse_fields`.
+        items: `_parse_fields`' (name, raw value) pairs, names lower-cased.
 
     Returns:
         Field name to its first value (names in no particular order).
@@ -945,7 +945,7 @@ def _addresses(items: list[tuple[str, str]]) -> tuple[Address, ...]:
     a comma inside an encoded name cannot split an address in two.
 
     Args:
-        items: (lower-cased name, raw value) pairs from `_parse_fields`.
+        items: `_parse_fields`' (name, raw value) pairs, names lower-cased.
 
     Returns:
         The addresses.

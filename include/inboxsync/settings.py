@@ -69,5 +69,5 @@ DERIVE_EVERY = int(os.environ.get("INBOXSYNC_DERIVE_EVERY", "10000"))
 #: objects instead of CPython's 700 (the parse worker's for the whole of its life). Nearly all of
 #: a sync's objects are freed by reference counting; at 700 the collector ran 890 times in a
 #: 100,000-message sync and its full passes over every object of the process (Airflow's modules
-#: included) held the GIL for 1.5-1.9 s. 0: CPython's default.
+#: included) held the GIL for 1.4-1.9 s. 0: CPython's default.
 GC_GENERATION0 = int(os.environ.get("INBOXSYNC_GC_GENERATION0", "50000"))
