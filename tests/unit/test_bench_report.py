@@ -184,3 +184,43 @@ def test_the_warehouse_floor_in_the_summary_and_the_table():
     )
     assert rows["CPU time: PostgreSQL, floor"] == "2.50 s"
     assert rows["sync / warehouse floor"] == "50.0%"
+
+
+def test_gc_timer_counts_collections_and_their_time_while_installed():
+    import gc
+
+    from inboxsync.bench.probe import GcTimer
+
+    timer = GcTimer()
+    with timer.installed():
+        gc.collect(0)
+        gc.collect()  # a full collection
+    gc.collect()  # after the block: not counted
+    assert timer.collections[0] == 1 and timer.collections[2] == 1
+    assert timer.as_dict()["collections"] == 2 and timer.as_dict()["full"] == 1
+    assert timer.seconds > 0
+    assert timer._callback not in gc.callbacks
+
+
+def test_the_sync_process_collections_in_the_summary_and_the_table():
+    from inboxsync.bench.report import table
+    from inboxsync.bench.run import summarise_full
+
+    def run(collections, full, seconds):
+        return {"wall_s": 10, "stages_s": {}, "peak_rss_kb": 1, "peak_rss_at_kb": {},
+                "cpu_s": 1, "worker_cpu_s": 1, "server_cpu_s": {},
+                "gc": {"collections": collections, "full": full, "seconds": seconds}}  # fmt: skip
+
+    full = summarise_full([run(6, 0, 0.02), run(890, 7, 1.6), run(8, 1, 0.05)], 1000)
+    assert full["median_gc"] == {"collections": 8, "full": 1, "seconds": 0.05}
+    text = table({"n": 1000, "ceiling": {"median_s": 1.0, "median_rate": 1000.0,
+                                         "cold_rate": 900.0}, "full_sync": full})  # fmt: skip
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()}
+    assert rows["garbage collections in the sync process"] == "8 (1 full), 0.05 s with the GIL held"
+    # Results of a probe without the counts (older JSON) make no row.
+    older = summarise_full([{k: v for k, v in run(1, 0, 0.0).items() if k != "gc"}], 1000)
+    assert older["median_gc"] is None
+    assert "garbage collections" not in table(
+        {"n": 1000, "ceiling": {"median_s": 1.0, "median_rate": 1000.0, "cold_rate": 900.0},
+         "full_sync": older}
+    )  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
 import importlib
 import json
 import logging
@@ -110,6 +111,36 @@ class StageTimer:
                 setattr(owner, attr, original)
 
 
+class GcTimer:
+    """Counts the cyclic garbage collector's runs in this process and the time they take (each
+    holds the GIL), while installed (`gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]  # by generation; 2 is a full collection
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[GcTimer]:
+        """Count the collections of the block."""
+        gc.callbacks.append(self._callback)
+        try:
+            yield self
+        finally:
+            gc.callbacks.remove(self._callback)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"collections": sum(self.collections), "full": self.collections[2],
+                "seconds": self.seconds}  # fmt: skip
+
+
 def _resolve(target: str) -> object | None:
     module_name, _, attr = target.partition(":")
     try:
@@ -157,8 +188,9 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
     # A backfill to the end: no per-run download budget (when the sync has one).
     unlimited = {"budget": sync.Budget()} if hasattr(sync, "Budget") else {}
     timer = StageTimer()
+    collector = GcTimer()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with timer.installed():
+    with timer.installed(), collector.installed():
         started, cpu_started = time.perf_counter(), time.process_time()
         result = sync.sync_inbox(inbox, url=url, on_batch=on_batch, **unlimited)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -179,6 +211,7 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
         "result": result.as_dict(),
         "stages_s": timer.seconds,
         "stage_calls": timer.calls,
+        "gc": collector.as_dict(),  # the sync process's (its worker has its own collector)
         "unwrapped": timer.unwrapped,
         "rss_before_kb": rss_before["VmRSS"],
         "peak_rss_kb": max(mem["VmHWM"], peak["kb"]),

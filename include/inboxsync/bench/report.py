@@ -125,6 +125,13 @@ def table(results: dict[str, Any]) -> str:
         who = "worker process" if who == "worker" else f"{who} thread"
         rows.append((f"  {who}: {what}", f"{_fmt_s(seconds)}{share}"))
     rows += _cpu_rows(full.get("median_cpu_s") or {}, wall, results.get("machine", {}).get("cores"))
+    collected = full.get("median_gc")
+    if collected:
+        rows.append((
+            "  garbage collections in the sync process",
+            f"{collected['collections']:.0f} ({collected['full']:.0f} full), "
+            f"{_fmt_s(collected['seconds'])} with the GIL held",
+        ))  # fmt: skip
     rows.append(("peak RSS of the full sync", _fmt_mb(full["median_peak_rss_kb"])))
     for count, kb in results.get("rss_at_kb", {}).items():
         rows.append((f"  peak RSS after {int(count):,} messages", _fmt_mb(kb)))

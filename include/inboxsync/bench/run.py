@@ -214,6 +214,12 @@ def summarise_full(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         "median_cpu_s": {k: report.median(v) for k, v in cpu_s.items()},
         "median_stages_s": {k: report.median(v) for k, v in stages.items()},
         "median_peak_rss_kb": report.median(r["peak_rss_kb"] for r in runs),
+        "median_gc": {
+            key: report.median(r["gc"][key] for r in runs)
+            for key in ("collections", "full", "seconds")
+        }
+        if all("gc" in r for r in runs)
+        else None,
         "rss_at_kb": {
             p: report.median(r["peak_rss_at_kb"][p] for r in runs if p in r["peak_rss_at_kb"])
             for p in sorted(points, key=int)
