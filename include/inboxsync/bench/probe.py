@@ -188,9 +188,9 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
     # A backfill to the end: no per-run download budget (when the sync has one).
     unlimited = {"budget": sync.Budget()} if hasattr(sync, "Budget") else {}
     timer = StageTimer()
-    collector = GcTimer()
+    collections = GcTimer()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with timer.installed(), collector.installed():
+    with timer.installed(), collections.installed():
         started, cpu_started = time.perf_counter(), time.process_time()
         result = sync.sync_inbox(inbox, url=url, on_batch=on_batch, **unlimited)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -211,7 +211,7 @@ def run_full(inbox: str, url: str, checkpoints: list[int]) -> dict[str, Any]:
         "result": result.as_dict(),
         "stages_s": timer.seconds,
         "stage_calls": timer.calls,
-        "gc": collector.as_dict(),  # the sync process's (its worker has its own collector)
+        "gc": collections.as_dict(),  # the sync process's; the parse worker is another process
         "unwrapped": timer.unwrapped,
         "rss_before_kb": rss_before["VmRSS"],
         "peak_rss_kb": max(mem["VmHWM"], peak["kb"]),
