@@ -227,10 +227,10 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
     for key, mid, irt, sent_at, refs, loaded_thread, history_changes in cur.fetchall():
         pending.append(threads.NewMessage(key, mid, refs or (), irt, sent_at))
         loaded[key] = (loaded_thread, history_changes)
-    message_nodes = {msg.message_key: threads.nodes_of(msg) for msg in pending}
+    message_nodes = threads.nodes_by_message(pending)
     nodes = {node for msg_nodes in message_nodes.values() for node in msg_nodes}
     cur.execute("CREATE TEMP TABLE derive_lookup (node uuid) ON COMMIT DROP")
-    _copy(cur, "derive_lookup", ((n,) for n in nodes))
+    _copy(cur, "derive_lookup", [(n,) for n in nodes], plain=True)
     # Analyzed, or the planner guesses its size and scans every thread node (20 ms of a 70 ms
     # hourly derive step at 100,000 messages, growing with the warehouse).
     cur.execute("ANALYZE derive_lookup")
@@ -260,19 +260,22 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
     )
     # A link is marked corrected when the load's thread or history was wrong (about one in ten
     # in a backfill): the step rewrites those rows, and its UPDATE looks up only them.
+    # Keys, nodes and thread ids never need COPY's escaping: joined as they are (plain).
     _copy(
         cur,
         "derive_links",
-        ((key, thread_id, loaded[key][1] or loaded[key][0] != thread_id)
-         for key, thread_id in linked.message_threads.items()),
+        [(key, thread_id, "t" if loaded[key][1] or loaded[key][0] != thread_id else "f")
+         for key, thread_id in linked.message_threads.items()],
+        plain=True,
     )  # fmt: skip
     _copy(
         cur,
         "derive_nodes",
-        ((node, thread_id, node in existing_nodes)
+        [(node, thread_id, "t" if node in existing_nodes else "f")
          for node, thread_id in linked.node_threads.items()
-         if existing_nodes.get(node) != thread_id),
+         if existing_nodes.get(node) != thread_id],
+        plain=True,
     )  # fmt: skip
-    _copy(cur, "derive_merges", linked.merges.items())
+    _copy(cur, "derive_merges", list(linked.merges.items()), plain=True)
     cur.execute("ANALYZE derive_links; ANALYZE derive_merges")
     cur.execute(warehouse.read_sql("derive/thread_links.sql"))

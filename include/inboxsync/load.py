@@ -406,6 +406,26 @@ def _copy_text(rows: Iterable[Sequence[object]]) -> str:
     return "".join(["\t".join([_field(v) for v in row]) + "\n" for row in rows])
 
 
+def _plain_copy_text(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of str values of one width in COPY's text format, joined without a look at each
+    value: for keys, nodes, ids and "t"/"f", which never need escaping (the derive step's tables).
+    One count over the payload checks that; a payload that fails it goes through `_copy_text`.
+    """
+    if not rows:
+        return ""
+    payload = "".join(["\t".join(row) + "\n" for row in rows])
+    width = len(rows[0])
+    if (
+        payload.count("\n") == len(rows)
+        and payload.count("\t") == len(rows) * (width - 1)
+        and "\\" not in payload
+        and "\r" not in payload
+        and "\x00" not in payload
+    ):
+        return payload
+    return _copy_text(rows)
+
+
 def _copy_payload(cur: psycopg2.extensions.cursor, sql: str, payload: str | bytes) -> None:
     """Send a COPY's data: text in the connection's encoding, or bytes as they are (binary)."""
     # One read of the whole payload: psycopg2 reads the file in chunks of ``size`` bytes and
@@ -418,9 +438,16 @@ def _copy_payload(cur: psycopg2.extensions.cursor, sql: str, payload: str | byte
     cur.copy_expert(sql, io.BytesIO(data), size=max(len(data), 8192))
 
 
-def _copy(cur: psycopg2.extensions.cursor, table: str, rows: Iterable[Sequence[object]]) -> None:
-    """COPY ``rows`` into ``table`` (values as `_copy_text` takes them)."""
-    payload = _copy_text(rows)
+def _copy(
+    cur: psycopg2.extensions.cursor,
+    table: str,
+    rows: Iterable[Sequence[object]],
+    *,
+    plain: bool = False,
+) -> None:
+    """COPY ``rows`` into ``table`` (values as `_copy_text` takes them; with ``plain``, a
+    sequence of rows of str values that `_plain_copy_text` joins as they are)."""
+    payload = _plain_copy_text(rows) if plain else _copy_text(rows)  # type: ignore[arg-type]
     if payload:
         _copy_payload(cur, f"COPY {table} FROM STDIN", payload)
 

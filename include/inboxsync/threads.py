@@ -107,9 +107,13 @@ def chain(message_id: str | None, references: Sequence[str], in_reply_to: str | 
     Returns:
         Ancestor ids, oldest first, at most `MAX_CHAIN`.
     """
-    ids = [ref for ref in references if _is_msg_id(ref)]
-    if not ids and in_reply_to and _is_msg_id(in_reply_to):
-        ids = [in_reply_to]
+    ids = [ref for ref in references if "@" in ref]
+    if not ids:
+        if in_reply_to and "@" in in_reply_to and in_reply_to != message_id:
+            return [in_reply_to]
+        return []
+    if message_id not in ids and len(set(ids)) == len(ids):  # the usual References
+        return ids[-MAX_CHAIN:]
     seen: set[str] = set()
     kept: list[str] = []
     for ref in reversed(ids):
@@ -174,24 +178,25 @@ def nodes_of(message: NewMessage) -> list[Node]:
     ]
 
 
-class _UnionFind:
-    """Union-find over hashable items, with path halving."""
+def nodes_by_message(messages: Iterable[NewMessage]) -> dict[str, list[Node]]:
+    """`nodes_of` every message, by message key, each id hashed once.
 
-    def __init__(self) -> None:
-        self.parent: dict[object, object] = {}
-
-    def find(self, item: object) -> object:
-        parent = self.parent.setdefault(item, item)
-        while parent != item:
-            grand = self.parent[parent]
-            self.parent[item] = grand
-            item, parent = parent, grand
-        return item
-
-    def union(self, a: object, b: object) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[ra] = rb
+    The messages of a thread share their ancestors: a step of a backfill hashes a quarter to
+    a half of its ids more than once otherwise.
+    """
+    known: dict[str, Node] = {}
+    out: dict[str, list[Node]] = {}
+    for msg in messages:
+        own = msg.message_id or f"key:{msg.message_key}"
+        ids = [own, *chain(msg.message_id, msg.references, msg.in_reply_to)]
+        nodes = []
+        for message_id in ids:
+            node = known.get(message_id)
+            if node is None:
+                node = known[message_id] = node_of(message_id)
+            nodes.append(node)
+        out[msg.message_key] = nodes
+    return out
 
 
 def link(
@@ -216,27 +221,50 @@ def link(
         smallest id) and merges the others into it.
     """
     messages = list(messages)
-    uf = _UnionFind()
     if message_nodes is None:
-        message_nodes = {msg.message_key: nodes_of(msg) for msg in messages}
+        message_nodes = nodes_by_message(messages)
+    # Union-find over nodes and ("thread", id) items, inlined: this loop is most of a derive
+    # step's Python. Each message's nodes join its own node.
+    parent: dict[object, object] = {}
+
+    def find(item: object) -> object:
+        up = parent.get(item, item)
+        while up != item:
+            grand = parent.get(up, up)
+            parent[item] = grand
+            item, up = up, grand
+        return item
+
     for msg in messages:
         nodes = message_nodes[msg.message_key]
+        own = find(nodes[0])
         for node in nodes:
-            uf.union(node, nodes[0])
+            if node is not nodes[0]:
+                root = find(node)
+                if root != own:
+                    parent[root] = own
             thread_id = existing_nodes.get(node)
             if thread_id is not None:
-                uf.union(("thread", thread_id), nodes[0])
+                root = find(("thread", thread_id))
+                if root != own:
+                    parent[root] = own
 
     # Per component: the stored threads it touches and its first new message.
     stored: dict[object, set[str]] = {}
-    first: dict[object, NewMessage] = {}
+    first: dict[object, tuple[tuple[bool, datetime | str, str], NewMessage]] = {}
+    roots: list[object] = []
     for msg in messages:
-        root = uf.find(message_nodes[msg.message_key][0])
-        stored.setdefault(root, set())
-        if root not in first or _order(msg) < _order(first[root]):
-            first[root] = msg
+        root = find(message_nodes[msg.message_key][0])
+        roots.append(root)
+        order = _order(msg)
+        seen = first.get(root)
+        if seen is None:
+            stored[root] = set()
+            first[root] = (order, msg)
+        elif order < seen[0]:
+            first[root] = (order, msg)
     for thread_id in set(existing_nodes.values()):
-        root = uf.find(("thread", thread_id))
+        root = find(("thread", thread_id))
         if root in stored:
             stored[root].add(thread_id)
 
@@ -244,19 +272,19 @@ def link(
     chosen: dict[object, str] = {}
     for root, thread_ids in stored.items():
         if not thread_ids:
-            chosen[root] = first[root].message_key
+            chosen[root] = first[root][1].message_key
             result.new_threads.add(chosen[root])
             continue
         survivor = min(thread_ids, key=lambda t: _thread_order(existing_threads.get(t), t))
         chosen[root] = survivor
         for thread_id in thread_ids - {survivor}:
             result.merges[thread_id] = survivor
-    for msg in messages:
-        nodes = message_nodes[msg.message_key]
-        thread_id = chosen[uf.find(nodes[0])]
-        result.message_threads[msg.message_key] = thread_id
-        for node in nodes:
-            result.node_threads[node] = thread_id
+    message_threads, node_threads = result.message_threads, result.node_threads
+    for msg, root in zip(messages, roots, strict=True):
+        thread_id = chosen[root]
+        message_threads[msg.message_key] = thread_id
+        for node in message_nodes[msg.message_key]:
+            node_threads[node] = thread_id
     return result
 
 

@@ -27,6 +27,7 @@ from inboxsync.load import (
     _contact_lines,
     _copy_text,
     _message_lines,
+    _plain_copy_text,
     _reference_lines,
     _text,
     build_batch,
@@ -191,3 +192,20 @@ def test_text_of_awkward_values(value: str | None) -> None:
     assert _text(value) == ("\\N" if value is None else _escaped(value))
     if value is not None:
         assert _text(value) != "\\N"  # a string never reads back as NULL
+
+
+@given(st.lists(st.tuples(st.text(), st.text(), st.sampled_from(["t", "f"])), max_size=20))
+def test_plain_rows_are_the_generic_writers_text_whatever_their_values(
+    rows: list[tuple[str, str, str]],
+) -> None:
+    # The derive step's tables (keys, nodes, thread ids): joined as they are when no value
+    # needs escaping, else written by the generic writer; the text is the same either way.
+    assert _plain_copy_text(rows) == _copy_text(rows)
+
+
+@pytest.mark.parametrize("value", ["a\tb", "a\tb\tc", "a\nb", "a\\b", "a\rb", "a\x00b", ""])
+def test_plain_rows_with_a_value_that_needs_escaping_take_the_generic_writer(value: str) -> None:
+    rows = [("0123abcd", "t"), (value, "f"), ("ffff", "t")]
+    assert _plain_copy_text(rows) == _copy_text(rows)
+    assert _plain_copy_text(rows).count("\n") == 3
+    assert _plain_copy_text([]) == ""

@@ -17,6 +17,8 @@ from inboxsync.threads import (
     group,
     link,
     node_of,
+    nodes_by_message,
+    nodes_of,
     thread_at_load,
 )
 
@@ -50,6 +52,19 @@ def test_chain_keeps_the_nearest_ancestors_of_an_over_long_references() -> None:
 def test_node_is_postgres_md5_uuid() -> None:
     # SELECT md5('a@b')::uuid
     assert str(node_of("a@b")) == "a1ca0ed6-e42a-23f4-758e-8a3f6b54de58"
+
+
+def test_nodes_by_message_are_each_messages_nodes() -> None:
+    messages = [
+        msg("a", ("root@x.example", "p@x.example")),
+        msg("b", ("root@x.example", "p@x.example", "root@x.example")),  # a repeated id
+        msg("c", (), "a@x.example"),
+        msg("d", ("yes",), "yes"),
+        NewMessage("e", None, ("root@x.example",)),  # no Message-ID: its key's node
+    ]
+    by_key = nodes_by_message(messages)
+    assert by_key == {m.message_key: nodes_of(m) for m in messages}
+    assert by_key["e"][0] == node_of("key:e")
 
 
 def test_siblings_of_a_missing_parent_share_a_thread_through_its_placeholder() -> None:
