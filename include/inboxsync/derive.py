@@ -242,11 +242,13 @@ def _link_threads(cur: psycopg2.extensions.cursor, result: DeriveResult) -> None
         LEFT JOIN inboxsync.threads t USING (thread_id)
         """
     )
-    existing_nodes: dict[threads.Node, str] = {}
+    found = cur.fetchall()
+    existing_nodes: dict[threads.Node, str] = {node: thread_id for node, thread_id, _ in found}
+    # One per thread (a row per node names it again).
     existing_threads: dict[str, threads.ExistingThread] = {}
-    for node, thread_id, first_at in cur.fetchall():
-        existing_nodes[node] = thread_id
-        existing_threads[thread_id] = threads.ExistingThread(thread_id, first_at)
+    for _, thread_id, first_at in found:
+        if thread_id not in existing_threads:
+            existing_threads[thread_id] = threads.ExistingThread(thread_id, first_at)
     linked = threads.link(pending, existing_nodes, existing_threads, message_nodes)
     result.new_threads = len(linked.new_threads)
     result.merged_threads = len(linked.merges)
