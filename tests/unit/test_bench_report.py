@@ -224,3 +224,27 @@ def test_the_sync_process_collections_in_the_summary_and_the_table():
         {"n": 1000, "ceiling": {"median_s": 1.0, "median_rate": 1000.0, "cold_rate": 900.0},
          "full_sync": older}
     )  # fmt: skip
+
+
+def test_a_statement_is_named_by_its_opening_comment_else_its_first_words():
+    from inboxsync.bench.statements import LABEL_CHARS, label
+
+    sql = "-- Merge one staged batch into the contract tables.\n-- More.\nWITH x AS (SELECT 1)"
+    assert label(sql) == "Merge one staged batch into the contract tables."
+    assert label("  ANALYZE\n   derive_pending ") == "ANALYZE derive_pending"
+    assert label("--\nSELECT 1") == "-- SELECT 1"  # an empty comment line names nothing
+    assert len(label("SELECT " + "x, " * 100)) == LABEL_CHARS
+
+
+def test_statements_table_shares_of_the_total():
+    from inboxsync.bench.report import statements_table
+
+    results = {"profile": {"statements": {"total_s": 4.0, "top": [
+        {"statement": "Merge one batch", "calls": 1200, "seconds": 3.0},
+        {"statement": "ANALYZE derive_pending", "calls": 11, "seconds": 0.5},
+    ]}}}  # fmt: skip
+    text = statements_table(results)
+    heading = text.splitlines()[0]
+    assert heading.startswith("PostgreSQL statement time over the profiled full sync: 4.00 s")
+    assert "| Merge one batch        | 1,200 | 3.00 s | 75%   |" in text
+    assert "| ANALYZE derive_pending | 11    | 0.50 s | 12%   |" in text

@@ -160,6 +160,23 @@ def table(results: dict[str, Any]) -> str:
     return _markdown(("measure", "value"), rows)
 
 
+def statements_table(results: dict[str, Any]) -> str:
+    """PostgreSQL's statement time over the profiled sync, by statement (``pg_stat_statements``,
+    `inboxsync.bench.statements`), as a Markdown table under a one-line heading."""
+    counted = results["profile"]["statements"]
+    total = counted["total_s"]
+    rows = [
+        (s["statement"], f"{s['calls']:,}", _fmt_s(s["seconds"]),
+         f"{s['seconds'] / total:.0%}" if total else "n/a")
+        for s in counted["top"]
+    ]  # fmt: skip
+    heading = (
+        f"PostgreSQL statement time over the profiled full sync: {_fmt_s(total)} "
+        f"(pg_stat_statements, top-level statements; the {len(rows)} longest)"
+    )
+    return heading + "\n\n" + _markdown(("statement", "calls", "time", "share"), rows)
+
+
 def _cpu_rows(cpu_s: dict[str, float], wall: float, cores: int | None) -> list[tuple[str, str]]:
     """CPU seconds by process during the full sync, and how many cores that kept busy."""
     if not cpu_s or not wall:

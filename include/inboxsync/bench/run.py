@@ -22,12 +22,13 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from inboxsync import local_airflow, localenv, marts, registry, settings, warehouse
-from inboxsync.bench import ceiling, corpus, cpu, floor, report
+from inboxsync.bench import ceiling, corpus, cpu, floor, report, statements
 
 log = logging.getLogger("inboxsync.bench")
 
@@ -422,9 +423,12 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
     )
 
     if profile:
-        log.info("profiled full sync (py-spy)")
+        log.info("profiled full sync (py-spy, and PostgreSQL's statements when it can count them)")
         url = fresh_warehouse(services, "bench_full")
         register(services, url, "bench full", full_user)
+        counting = statements.available(url)
+        if counting:
+            statements.count(url)
         path = out_dir / f"profile-full-{n}.txt"
         out_dir.mkdir(parents=True, exist_ok=True)
         profiled = probe(["full", "--inbox", "bench full", "--url", url], profile_to=path)
@@ -433,6 +437,12 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
             "wall_s": profiled["wall_s"],
             **report.collapsed_summary(path.read_text().splitlines(), 25, within="sync_inbox"),
         }
+        if counting:
+            total, ranked = statements.top(url)
+            results["profile"]["statements"] = {
+                "total_s": total,
+                "top": [asdict(s) for s in ranked],
+            }
 
     if dag:
         for user in dag_users:  # Dovecot's first read of a new Maildir is not the DAG's cost
@@ -463,6 +473,8 @@ def write(results: dict[str, Any], out_dir: Path, publish: Path | None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, default=str) + "\n"
     table = report.table(results) + "\n"
+    if "statements" in results.get("profile", {}):
+        table += "\n" + report.statements_table(results) + "\n"
     stamp = results["measured_at"].replace(":", "").replace("-", "")
     (out_dir / f"{stamp}-n{results['n']}.json").write_text(text)
     latest = out_dir / "latest.json"
@@ -499,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {m['python']}, PostgreSQL {m['postgresql']}, Dovecot {m['dovecot']}\n"
     )
     print(report.table(results))
+    if "statements" in results.get("profile", {}):
+        print("\n" + report.statements_table(results))
     if "profile" in results:
         prof = results["profile"]
         print(f"\nprofile of sync_inbox ({prof['path']}), share of its samples")

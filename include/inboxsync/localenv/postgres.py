@@ -37,7 +37,7 @@ def ensure_postgres(layout: Layout, saved_port: int | None) -> tuple[int, int]:
     bindir = _pg_bindir(layout)
     pid = pg_running_pid(layout)
     if pid and saved_port == _pg_pidfile_port(layout) and port_answers(saved_port):
-        if not _write_pg_conf(layout, saved_port):
+        if not _write_pg_conf(layout, saved_port, bindir):
             return saved_port, pid
         log.info("PostgreSQL settings changed: restarting")
     if pid:
@@ -46,7 +46,7 @@ def ensure_postgres(layout: Layout, saved_port: int | None) -> tuple[int, int]:
     _prepare_pg_dirs(layout)
     if not (layout.pg_data / "PG_VERSION").exists():
         _initdb(layout, bindir)
-    _write_pg_conf(layout, port)
+    _write_pg_conf(layout, port, bindir)
     clear_stale_pidfile(layout.pg_pidfile)
     _pg_ctl(layout, bindir, "start", "-l", str(layout.pg_log), "-w", "-t", "60")
     pid = pg_running_pid(layout)
@@ -158,7 +158,7 @@ def _utf8_c_locale() -> str:
     return "C.UTF-8" if {"c.utf8", "c.utf-8"} & names else "C"
 
 
-def _write_pg_conf(layout: Layout, port: int) -> bool:
+def _write_pg_conf(layout: Layout, port: int, bindir: Path) -> bool:
     """Write the managed settings file; return True if it changed."""
     socket_dir = str(layout.pg_run)
     if len(f"{socket_dir}/.s.PGSQL.{port}") > MAX_UNIX_SOCKET_PATH:
@@ -175,6 +175,11 @@ def _write_pg_conf(layout: Layout, port: int) -> bool:
         "log_line_prefix = '%m [%p] %q%u@%d '\n"
         "log_timezone = 'UTC'\n"
     )
+    if (bindir.parent / "lib" / "pg_stat_statements.so").exists():
+        # Loaded (Debian's server package ships it) but counting nothing: `make bench`'s
+        # profiled sync turns it on for its own database (inboxsync.bench.statements).
+        text += "shared_preload_libraries = 'pg_stat_statements'\n"
+        text += "pg_stat_statements.track = 'none'\n"
     uid, gid = _pg_os_ids()
     return write_if_changed(layout.pg_conf, text, uid=uid, gid=gid, mode=0o600)
 
