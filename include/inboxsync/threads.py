@@ -149,10 +149,6 @@ def thread_at_load(
     return key_of_message_id(ancestry[0]) if ancestry else message_key
 
 
-def _is_msg_id(value: str | None) -> bool:
-    return bool(value) and "@" in value
-
-
 def node_of(message_id: str) -> Node:
     """The node of a Message-ID: its md5, so that ids of any length index well.
 
