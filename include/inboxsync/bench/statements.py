@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from psycopg2 import sql
+
 from inboxsync import warehouse
 
 _SPACE = re.compile(r"\s+")
@@ -42,7 +44,11 @@ def count(url: str) -> None:
         cur.execute("SELECT current_database(), oid FROM pg_database"
                     " WHERE datname = current_database()")  # fmt: skip
         name, oid = cur.fetchone()
-        cur.execute(f'ALTER DATABASE "{name}" SET pg_stat_statements.track = top')
+        cur.execute(
+            sql.SQL("ALTER DATABASE {} SET pg_stat_statements.track = top").format(
+                sql.Identifier(name)
+            )
+        )
         cur.execute("SELECT pg_stat_statements_reset(0, %s, 0)", (oid,))
 
 
