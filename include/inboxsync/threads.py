@@ -162,23 +162,12 @@ def node_of(message_id: str) -> Node:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def own_node(message: NewMessage) -> Node:
-    """The node of a message itself: its Message-ID's, or its key's when it has no Message-ID."""
-    return node_of(message.message_id or f"key:{message.message_key}")
-
-
-def nodes_of(message: NewMessage) -> list[Node]:
-    """Every node a message links together: itself and its ancestry."""
-    return [own_node(message)] + [
-        node_of(ref) for ref in chain(message.message_id, message.references, message.in_reply_to)
-    ]
-
-
 def nodes_by_message(messages: Iterable[NewMessage]) -> dict[str, list[Node]]:
-    """`nodes_of` every message, by message key, each id hashed once.
+    """Every node each message links together, by message key: the message itself (its
+    Message-ID, or its key when it has none), then its ancestry (`chain`).
 
-    The messages of a thread share their ancestors: a step of a backfill hashes a quarter to
-    a half of its ids more than once otherwise.
+    Each id is hashed once: the messages of a thread share their ancestors, and a step of a
+    backfill holds a quarter to a half of its ids more than once.
     """
     known: dict[str, Node] = {}
     out: dict[str, list[Node]] = {}
@@ -207,7 +196,7 @@ def link(
         messages: The messages not threaded yet.
         existing_nodes: For the nodes of those messages that are already stored, their thread.
         existing_threads: The stored threads named in `existing_nodes`.
-        message_nodes: `nodes_of` each message, by message key, when the caller has them
+        message_nodes: `nodes_by_message` of the messages, when the caller has them
             already (they are computed otherwise).
 
     Returns:

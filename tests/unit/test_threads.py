@@ -18,7 +18,6 @@ from inboxsync.threads import (
     link,
     node_of,
     nodes_by_message,
-    nodes_of,
     thread_at_load,
 )
 
@@ -63,7 +62,11 @@ def test_nodes_by_message_are_each_messages_nodes() -> None:
         NewMessage("e", None, ("root@x.example",)),  # no Message-ID: its key's node
     ]
     by_key = nodes_by_message(messages)
-    assert by_key == {m.message_key: nodes_of(m) for m in messages}
+    assert by_key == {
+        m.message_key: [node_of(m.message_id or f"key:{m.message_key}")]
+        + [node_of(ref) for ref in chain(m.message_id, m.references, m.in_reply_to)]
+        for m in messages
+    }
     assert by_key["e"][0] == node_of("key:e")
 
 

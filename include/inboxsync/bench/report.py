@@ -160,6 +160,14 @@ def table(results: dict[str, Any]) -> str:
     return _markdown(("measure", "value"), rows)
 
 
+def tables(results: dict[str, Any]) -> str:
+    """`table`, and `statements_table` below it when the profiled run counted statements."""
+    text = table(results)
+    if "statements" in results.get("profile", {}):
+        text += "\n\n" + statements_table(results)
+    return text
+
+
 def statements_table(results: dict[str, Any]) -> str:
     """PostgreSQL's statement time over the profiled sync, by statement (``pg_stat_statements``,
     `inboxsync.bench.statements`), as a Markdown table under a one-line heading."""

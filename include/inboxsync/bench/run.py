@@ -472,9 +472,7 @@ def write(results: dict[str, Any], out_dir: Path, publish: Path | None) -> Path:
     """Write latest.json (and a timestamped copy) and latest.md; also into ``publish``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, default=str) + "\n"
-    table = report.table(results) + "\n"
-    if "statements" in results.get("profile", {}):
-        table += "\n" + report.statements_table(results) + "\n"
+    table = report.tables(results) + "\n"
     stamp = results["measured_at"].replace(":", "").replace("-", "")
     (out_dir / f"{stamp}-n{results['n']}.json").write_text(text)
     latest = out_dir / "latest.json"
@@ -510,9 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['batch_size']}; {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
         f"Python {m['python']}, PostgreSQL {m['postgresql']}, Dovecot {m['dovecot']}\n"
     )
-    print(report.table(results))
-    if "statements" in results.get("profile", {}):
-        print("\n" + report.statements_table(results))
+    print(report.tables(results))
     if "profile" in results:
         prof = results["profile"]
         print(f"\nprofile of sync_inbox ({prof['path']}), share of its samples")
