@@ -51,8 +51,14 @@ def _own_and_reaped(pid: int) -> int:
 
 
 def _children(pid: int) -> list[int]:
+    # The process, or one of its threads, may exit while its tasks are listed or read: what has
+    # gone has no live children left to walk.
     children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").glob("*/children"))
+    except OSError:
+        return children
+    for task in tasks:
         try:
             children += [int(p) for p in task.read_text().split()]
         except OSError:
