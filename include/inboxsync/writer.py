@@ -38,6 +38,33 @@ _STOP = object()
 #: The GIL switch interval while a writer runs (Python's default is 0.005 s).
 SWITCH_INTERVAL_S = 0.0005
 
+# Each round trip to PostgreSQL gives up the GIL and must take it back from the fetching thread,
+# which keeps it for the interpreter's switch interval (5 ms) when busy: a batch makes about ten
+# round trips. A shorter interval while writers run cuts that wait. Writers of one process may
+# overlap (two syncs in threads): the interval of before the first comes back when the last
+# closes, as the collector's thresholds do (`inboxsync.collector`).
+_switch_lock = threading.Lock()
+_open_writers = 0
+_saved_switch_interval: float | None = None
+
+
+def _shorten_switch_interval() -> None:
+    global _open_writers, _saved_switch_interval
+    with _switch_lock:
+        if _open_writers == 0:
+            _saved_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(_saved_switch_interval, SWITCH_INTERVAL_S))
+        _open_writers += 1
+
+
+def _restore_switch_interval() -> None:
+    global _open_writers, _saved_switch_interval
+    with _switch_lock:
+        _open_writers -= 1
+        if _open_writers == 0 and _saved_switch_interval is not None:
+            sys.setswitchinterval(_saved_switch_interval)
+            _saved_switch_interval = None
+
 
 class Writer:
     """One thread and one warehouse connection that run jobs in submission order."""
@@ -58,11 +85,8 @@ class Writer:
             # The derive step, whose reply_events consumers may already have read, keeps
             # synchronous commits on its own connection.
             cur.execute("SET synchronous_commit = off")
-        # Each round trip to PostgreSQL gives up the GIL and must take it back from the fetching
-        # thread, which keeps it for the interpreter's switch interval (5 ms) when busy: a batch
-        # makes about ten round trips. A shorter interval while the writer runs cuts that wait.
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
+        _shorten_switch_interval()
+        self._closed = False
         self._jobs: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
@@ -84,7 +108,9 @@ class Writer:
             self._jobs.put(_STOP)
             self._thread.join()
         self._conn.close()
-        sys.setswitchinterval(self._switch_interval)
+        if not self._closed:
+            self._closed = True
+            _restore_switch_interval()
 
     def __enter__(self) -> Writer:
         return self

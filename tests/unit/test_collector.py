@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
+import io
 import threading
 
 import pytest
 
-from inboxsync import collector, settings
+from inboxsync import collector, settings, stager
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +73,18 @@ def test_zero_keeps_cpythons_thresholds(monkeypatch):
 def test_the_parse_worker_keeps_the_raised_threshold_for_good():
     collector.relax()
     assert gc.get_threshold() == (settings.GC_GENERATION0, 10, 10)
+
+
+def test_the_parse_worker_raises_the_first_threshold_for_its_whole_life():
+    requests = io.BytesIO()
+    stager._send(requests, frozenset({"team@example.com"}))  # the team, then end of input
+    requests.seek(0)
+    stager._serve(requests, io.BytesIO())
+    assert gc.get_threshold() == (settings.GC_GENERATION0, 10, 10)
+
+
+def test_a_threshold_of_zero_leaves_the_collector_as_it_is(monkeypatch):
+    monkeypatch.setattr(settings, "GC_GENERATION0", 0)
+    collector.relax()
+    with collector.fewer_collections():
+        assert gc.get_threshold() == (700, 10, 10)
