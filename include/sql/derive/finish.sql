@@ -3,7 +3,7 @@
 -- (Only the derive step changes history, so a row that differs still has the loaded value.)
 UPDATE inboxsync.messages m SET history = p.history, derived_at = now()
 FROM derive_pending p
-WHERE p.history IS DISTINCT FROM p.loaded_history
+WHERE p.history_changes
   AND m.message_key = p.message_key AND m.history IS DISTINCT FROM p.history;
 
 DELETE FROM inboxsync.derive_queue q USING derive_pending p WHERE q.message_key = p.message_key;

@@ -17,13 +17,20 @@ WHERE f.message_key = o.message_key AND o.thread_id = t.thread_id AND f.detected
   AND (o.direction <> 'outbound' OR o.kind IN ('auto_reply', 'bounce')
        OR inboxsync.is_team(f.recipient_email));
 
+-- The outbound messages of each affected thread, looked up by thread (OFFSET 0 keeps the lookup
+-- per thread): where the warehouse held few outbound messages the planner scanned all messages
+-- instead (a step of 10,000 messages: 186 ms in a warehouse of 1,000,000, 21 ms looked up).
 INSERT INTO inboxsync.reply_flags (message_key, recipient_email, sent_at)
 SELECT DISTINCT o.message_key, a.email, o.sent_at
 FROM derive_threads t
-JOIN inboxsync.messages o ON o.thread_id = t.thread_id
+CROSS JOIN LATERAL (
+    SELECT o.message_key, o.sent_at FROM inboxsync.messages o
+    WHERE o.thread_id = t.thread_id AND o.direction = 'outbound'
+      AND o.kind NOT IN ('auto_reply', 'bounce')
+    OFFSET 0
+) o
 JOIN inboxsync.message_addresses a ON a.message_key = o.message_key AND a.role IN ('to', 'cc')
-WHERE o.direction = 'outbound' AND o.kind NOT IN ('auto_reply', 'bounce')
-  AND NOT inboxsync.is_team(a.email)
+WHERE NOT inboxsync.is_team(a.email)
   AND (o.message_key IN (SELECT message_key FROM derive_pending)
        OR o.message_key NOT IN (SELECT message_key FROM inboxsync.derive_queue))
 ON CONFLICT DO NOTHING;
@@ -40,7 +47,11 @@ SELECT DISTINCT ON (f.message_key, f.recipient_email)
                WHERE c.message_key = r.message_key AND i.history_reply_events
            ) AS suppressed
 FROM derive_threads t
-JOIN inboxsync.messages o ON o.thread_id = t.thread_id
+CROSS JOIN LATERAL (  -- by thread, as above
+    SELECT o.message_key, o.sent_at, o.thread_id FROM inboxsync.messages o
+    WHERE o.thread_id = t.thread_id
+    OFFSET 0
+) o
 JOIN inboxsync.reply_flags f ON f.message_key = o.message_key
 JOIN inboxsync.messages r
   ON r.thread_id = o.thread_id AND r.from_email = f.recipient_email AND r.kind = 'human'
