@@ -26,7 +26,8 @@ test: install
 test-reliability: install
 	$(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
-# BENCH_N messages (default 100000), BENCH_RUNS repeats; figures in bench-results/latest.json.
+# BENCH_N messages (default 100000), BENCH_RUNS repeats, BENCH_LARGE clones of a large
+# warehouse (default none); figures in bench-results/latest.json.
 bench: install
 	$(BIN)/python -m inboxsync.bench
 

@@ -186,6 +186,26 @@ def test_the_warehouse_floor_in_the_summary_and_the_table():
     assert rows["sync / warehouse floor"] == "50.0%"
 
 
+def test_the_sync_beside_a_large_warehouse_in_the_table():
+    from inboxsync.bench.report import table
+    from inboxsync.bench.run import summarise_full
+
+    full = summarise_full([{"wall_s": 6.0, "stages_s": {}, "peak_rss_kb": 1, "peak_rss_at_kb": {},
+                            "cpu_s": 1, "worker_cpu_s": 1, "server_cpu_s": {}}], 1000)  # fmt: skip
+    beside = {"clones": 9, "messages_beside": 8_991, "median_wall_s": 8.0, "median_rate": 125.0,
+              "median_derive_s": 5.5, "median_pg_cpu_s": 7.25}  # fmt: skip
+    text = table({"n": 1000, "ceiling": {"median_s": 1.0, "median_rate": 1000.0,
+                                         "cold_rate": 900.0},
+                  "full_sync": full, "large": beside})  # fmt: skip
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()}
+    assert rows["full sync beside 8,991 messages of 9 other inboxes"] == "8.00 s, 125 messages/s"
+    assert rows["beside them: derive thread"] == "5.50 s"
+    assert rows["beside them: CPU time, PostgreSQL"] == "7.25 s"
+    assert "full sync beside" not in table({**{"n": 1000, "full_sync": full},
+                                            "ceiling": {"median_s": 1.0, "median_rate": 1000.0,
+                                                        "cold_rate": 900.0}})  # fmt: skip
+
+
 def test_gc_timer_counts_collections_and_their_time_while_installed():
     import gc
 

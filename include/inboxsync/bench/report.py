@@ -146,6 +146,15 @@ def table(results: dict[str, Any]) -> str:
                 f"{_fmt_s(noop['first_call_s'])} first call in a fresh process",
             )
         )
+    beside = results.get("large")
+    if beside:
+        rows.append((
+            f"full sync beside {beside['messages_beside']:,} messages of "
+            f"{beside['clones']} other inboxes",
+            f"{_fmt_s(beside['median_wall_s'])}, {_fmt_rate(beside['median_rate'])}",
+        ))  # fmt: skip
+        rows.append(("  beside them: derive thread", _fmt_s(beside["median_derive_s"])))
+        rows.append(("  beside them: CPU time, PostgreSQL", _fmt_s(beside["median_pg_cpu_s"])))
     dag = results.get("dag")
     if dag:
         rows.append(

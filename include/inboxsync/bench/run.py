@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxsync import local_airflow, localenv, marts, registry, settings, warehouse
-from inboxsync.bench import ceiling, corpus, cpu, floor, report, statements
+from inboxsync.bench import ceiling, corpus, cpu, floor, large, report, statements
 
 log = logging.getLogger("inboxsync.bench")
 
@@ -242,6 +242,42 @@ def summarise_noop(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_large(services: localenv.LocalServices, n: int, runs: int, clones: int) -> dict[str, Any]:
+    """The full sync again, beside ``clones`` x N messages of other inboxes
+    (:mod:`inboxsync.bench.large`), built from the last full run's warehouse."""
+    log.info("a warehouse of %d clones of the inbox's mail (BENCH_LARGE)", clones)
+    template = large.build(services, "bench_full", "bench_large_template", inbox="bench full",
+                           clones=clones)  # fmt: skip
+    log.info("  %s messages in %.0f s", f"{template.messages:,}", template.seconds)
+    large_runs: list[dict[str, Any]] = []
+    try:
+        for k in range(runs):
+            url = large.fresh_copy(services, template, "bench_large")
+            log.info("full sync beside them, run %d of %d", k + 1, runs)
+            servers_before = server_cpu(services)
+            out = probe(["full", "--inbox", "bench full", "--url", url])
+            out["server_cpu_s"] = _since(services, servers_before)
+            large_runs.append(out)
+            log.info("  %.1f s", out["wall_s"])
+            if out["wall_s"] >= REPEAT_LIMIT_S:
+                break
+    finally:
+        large.drop(services, "bench_large", template.name)
+    wall = report.median(r["wall_s"] for r in large_runs)
+    return {
+        "clones": clones,
+        "messages_beside": template.messages,
+        "build_s": template.seconds,
+        "runs": large_runs,
+        "median_wall_s": wall,
+        "median_rate": n / wall if wall else None,
+        "median_pg_cpu_s": report.median(r["server_cpu_s"]["PostgreSQL"] for r in large_runs),
+        "median_derive_s": report.median(
+            r["stages_s"].get("derive: derive", 0.0) for r in large_runs
+        ),
+    }
+
+
 def run_dag(
     services: localenv.LocalServices, env: dict[str, str], root: Path, users: list[str], k: int
 ) -> dict[str, Any]:
@@ -344,7 +380,9 @@ def machine(services: localenv.LocalServices) -> dict[str, Any]:
 # -- the whole run ----------------------------------------------------------------------------
 
 
-def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) -> dict[str, Any]:
+def run(
+    n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool, clones: int = 0
+) -> dict[str, Any]:
     """Run every measurement and return the figures (also written to ``out_dir``)."""
     services = localenv.start(root)
     services.create_database("bench_dag")
@@ -422,6 +460,9 @@ def run(n: int, runs: int, root: Path, out_dir: Path, profile: bool, dag: bool) 
         probe(["noop", "--inbox", "bench full", "--url", url, "--repeats", str(max(runs, 3))])
     )
 
+    if clones:
+        results["large"] = run_large(services, n, runs, clones)
+
     if profile:
         log.info("profiled full sync (py-spy, and PostgreSQL's statements when it can count them)")
         url = fresh_warehouse(services, "bench_full")
@@ -493,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", default=bool(os.environ.get(
         "BENCH_PROFILE")), help="add a full sync under py-spy (BENCH_PROFILE=1)")  # fmt: skip
     parser.add_argument("--no-dag", dest="dag", action="store_false", help="skip the DAG runs")
+    parser.add_argument("--large", type=int, default=_env_int("BENCH_LARGE", 0), metavar="K",
+                        help="also sync beside K clones of its mail (BENCH_LARGE=K)")  # fmt: skip
     parser.add_argument("--publish", type=Path, default=os.environ.get("BENCH_PUBLISH") or None,
                         help="also write latest.json/.md here (e.g. docs/bench)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -500,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("inboxsync.localenv").setLevel(logging.WARNING)
     if args.n < DAG_INBOXES:
         parser.error(f"-n must be at least {DAG_INBOXES}")
-    results = run(args.n, max(args.runs, 1), args.root.resolve(), args.out, args.profile, args.dag)
+    results = run(args.n, max(args.runs, 1), args.root.resolve(), args.out, args.profile, args.dag,
+                  max(args.large, 0))  # fmt: skip
     path = write(results, args.out, args.publish)
     m = results["machine"]
     print(
