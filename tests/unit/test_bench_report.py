@@ -199,7 +199,7 @@ def test_the_sync_beside_a_large_warehouse_in_the_table():
                   "full_sync": full, "large": beside})  # fmt: skip
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()}
     assert rows["full sync beside 8,991 messages of 9 other inboxes"] == "8.00 s, 125 messages/s"
-    assert rows["beside them: derive thread"] == "5.50 s"
+    assert rows["beside them: derive steps"] == "5.50 s"
     assert rows["beside them: CPU time, PostgreSQL"] == "7.25 s"
     assert "full sync beside" not in table({**{"n": 1000, "full_sync": full},
                                             "ceiling": {"median_s": 1.0, "median_rate": 1000.0,

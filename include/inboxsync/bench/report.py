@@ -153,7 +153,7 @@ def table(results: dict[str, Any]) -> str:
             f"{beside['clones']} other inboxes",
             f"{_fmt_s(beside['median_wall_s'])}, {_fmt_rate(beside['median_rate'])}",
         ))  # fmt: skip
-        rows.append(("  beside them: derive thread", _fmt_s(beside["median_derive_s"])))
+        rows.append(("  beside them: derive steps", _fmt_s(beside["median_derive_s"])))
         rows.append(("  beside them: CPU time, PostgreSQL", _fmt_s(beside["median_pg_cpu_s"])))
     dag = results.get("dag")
     if dag:
