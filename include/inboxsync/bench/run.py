@@ -246,11 +246,11 @@ def run_large(services: localenv.LocalServices, n: int, runs: int, clones: int) 
     """The full sync again, beside ``clones`` x N messages of other inboxes
     (:mod:`inboxsync.bench.large`), built from the last full run's warehouse."""
     log.info("a warehouse of %d clones of the inbox's mail (BENCH_LARGE)", clones)
-    template = large.build(services, "bench_full", "bench_large_template", inbox="bench full",
-                           clones=clones)  # fmt: skip
-    log.info("  %s messages in %.0f s", f"{template.messages:,}", template.seconds)
     large_runs: list[dict[str, Any]] = []
     try:
+        template = large.build(services, "bench_full", "bench_large_template",
+                               inbox="bench full", clones=clones)  # fmt: skip
+        log.info("  %s messages in %.0f s", f"{template.messages:,}", template.seconds)
         for k in range(runs):
             url = large.fresh_copy(services, template, "bench_large")
             log.info("full sync beside them, run %d of %d", k + 1, runs)
@@ -261,8 +261,8 @@ def run_large(services: localenv.LocalServices, n: int, runs: int, clones: int) 
             log.info("  %.1f s", out["wall_s"])
             if out["wall_s"] >= REPEAT_LIMIT_S:
                 break
-    finally:
-        large.drop(services, "bench_large", template.name)
+    finally:  # a few GB each; also when building the template failed
+        large.drop(services, "bench_large", "bench_large_template")
     wall = report.median(r["wall_s"] for r in large_runs)
     return {
         "clones": clones,
