@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import threading
 from collections.abc import Iterator
 
 from inboxsync import settings
+from inboxsync.process_settings import ProcessSetting
 
-_lock = threading.Lock()
-_active = 0  # syncs of this process inside `fewer_collections`
-_saved: tuple[int, int, int] | None = None  # the thresholds before the first of them
+_thresholds: ProcessSetting[tuple[int, int, int]] = ProcessSetting(
+    gc.get_threshold, lambda thresholds: gc.set_threshold(*thresholds)
+)
+
+
+def _relaxed(thresholds: tuple[int, int, int]) -> tuple[int, int, int]:
+    _, older, oldest = thresholds
+    return (settings.GC_GENERATION0, older, oldest) if settings.GC_GENERATION0 > 0 else thresholds
 
 
 def relax() -> None:
     """Raise the first generation's threshold for the rest of the process (the parse worker)."""
-    if settings.GC_GENERATION0 > 0:
-        _, older, oldest = gc.get_threshold()
-        gc.set_threshold(settings.GC_GENERATION0, older, oldest)
+    gc.set_threshold(*_relaxed(gc.get_threshold()))
 
 
 @contextlib.contextmanager
@@ -38,17 +41,5 @@ def fewer_collections() -> Iterator[None]:
     Syncs of one process may overlap: the thresholds of before the first come back when the
     last ends.
     """
-    global _active, _saved
-    with _lock:
-        if _active == 0:
-            _saved = gc.get_threshold()
-            relax()
-        _active += 1
-    try:
+    with _thresholds.changed(_relaxed):
         yield
-    finally:
-        with _lock:
-            _active -= 1
-            if _active == 0 and _saved is not None:
-                gc.set_threshold(*_saved)
-                _saved = None

@@ -27,6 +27,7 @@ from types import TracebackType
 import psycopg2.extensions
 
 from inboxsync import warehouse
+from inboxsync.process_settings import ProcessSetting
 
 log = logging.getLogger(__name__)
 
@@ -40,30 +41,11 @@ SWITCH_INTERVAL_S = 0.0005
 
 # Each round trip to PostgreSQL gives up the GIL and must take it back from the fetching thread,
 # which keeps it for the interpreter's switch interval (5 ms) when busy: a batch makes about ten
-# round trips. A shorter interval while writers run cuts that wait. Writers of one process may
-# overlap (two syncs in threads): the interval of before the first comes back when the last
-# closes, as the collector's thresholds do (`inboxsync.collector`).
-_switch_lock = threading.Lock()
-_open_writers = 0
-_saved_switch_interval: float | None = None
-
-
-def _shorten_switch_interval() -> None:
-    global _open_writers, _saved_switch_interval
-    with _switch_lock:
-        if _open_writers == 0:
-            _saved_switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(_saved_switch_interval, SWITCH_INTERVAL_S))
-        _open_writers += 1
-
-
-def _restore_switch_interval() -> None:
-    global _open_writers, _saved_switch_interval
-    with _switch_lock:
-        _open_writers -= 1
-        if _open_writers == 0 and _saved_switch_interval is not None:
-            sys.setswitchinterval(_saved_switch_interval)
-            _saved_switch_interval = None
+# round trips. A shorter interval while writers run cuts that wait; writers of one process may
+# overlap, and the interval of before the first comes back when the last closes.
+_switch_interval: ProcessSetting[float] = ProcessSetting(
+    sys.getswitchinterval, sys.setswitchinterval
+)
 
 
 class Writer:
@@ -85,7 +67,7 @@ class Writer:
             # The derive step, whose reply_events consumers may already have read, keeps
             # synchronous commits on its own connection.
             cur.execute("SET synchronous_commit = off")
-        _shorten_switch_interval()
+        _switch_interval.acquire(lambda interval: min(interval, SWITCH_INTERVAL_S))
         self._closed = False
         self._jobs: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
@@ -110,7 +92,7 @@ class Writer:
         self._conn.close()
         if not self._closed:
             self._closed = True
-            _restore_switch_interval()
+            _switch_interval.release()
 
     def __enter__(self) -> Writer:
         return self

@@ -65,13 +65,13 @@ def test_a_sync_beside_cloned_mail_derives_the_inbox_as_in_an_empty_warehouse(
                           " USING (inbox_id) WHERE name = %s", (inbox.name,)) == [(0,)]  # fmt: skip
         assert query(tpl, "SELECT value FROM inboxsync.derive_state WHERE name = 'team'") == team
 
-        url = large.fresh_copy(services, template, db + "_run")
+        url = services.create_database(db + "_run", drop=True, template=template.name)
         result = sync_inbox(inbox.name, url=url, budget=Budget())
         assert result.fetched == copies
         assert query(url, "SELECT count(*) FROM inboxsync.messages") == [(3 * len(keys),)]
         assert _derived(url, keys) == alone
     finally:
-        large.drop(services, db + "_run", db + "_tpl")
+        services.drop_databases(db + "_run", db + "_tpl")
     assert query(
         services.pg_url("postgres"),
         "SELECT count(*) FROM pg_database WHERE datname IN (%s, %s)",

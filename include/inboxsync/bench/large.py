@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 
 import psycopg2
-from psycopg2 import sql
 
 from inboxsync import localenv
 
@@ -107,7 +106,6 @@ class Template:
     """A warehouse of cloned mail, ready to be copied for each run."""
 
     name: str
-    clones: int
     messages: int  # beside which the inbox is synced
     seconds: float  # to build it
 
@@ -128,9 +126,7 @@ def build(
         The template, with the number of messages it holds.
     """
     started = time.perf_counter()
-    _recreate(services, name, template=source_db)
-    url = services.pg_url(name)
-    conn = psycopg2.connect(url)
+    conn = psycopg2.connect(services.create_database(name, drop=True, template=source_db))
     try:
         with conn, conn.cursor() as cur:
             cur.execute("SELECT inbox_id FROM inboxsync.inboxes WHERE name = %s", (inbox,))
@@ -143,43 +139,4 @@ def build(
             cur.execute("VACUUM ANALYZE")  # as autovacuum keeps a warehouse of this size
     finally:
         conn.close()
-    return Template(name, clones, messages, time.perf_counter() - started)
-
-
-def fresh_copy(services: localenv.LocalServices, template: Template, name: str) -> str:
-    """A new database ``name`` copied from ``template`` (dropped first); returns its URL."""
-    _recreate(services, name, template=template.name)
-    return services.pg_url(name)
-
-
-def drop(services: localenv.LocalServices, *names: str) -> None:
-    """Drop the databases (a template of a 100,000-message inbox cloned 9 times is 3-4 GB)."""
-    conn = psycopg2.connect(services.pg_url("postgres"))
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for name in names:
-                ident = sql.Identifier(name)
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-    finally:
-        conn.close()
-
-
-def _recreate(services: localenv.LocalServices, name: str, *, template: str) -> None:
-    conn = psycopg2.connect(services.pg_url("postgres"))
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))  # fmt: skip
-            # A file copy of the template (PostgreSQL 15's default copies it through the WAL,
-            # several times slower for a few GB); the template's sessions must have ended.
-            strategy = sql.SQL(" STRATEGY FILE_COPY" if conn.server_version >= 150000 else "")
-            cur.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-                + strategy
-            )
-    finally:
-        conn.close()
+    return Template(name, messages, time.perf_counter() - started)

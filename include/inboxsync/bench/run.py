@@ -132,6 +132,14 @@ def probe(args: list[str], profile_to: Path | None = None) -> dict[str, Any]:
     raise RuntimeError(f"probe {args[0]} printed no result:\n{proc.stdout[-2000:]}")
 
 
+def probe_with_servers(services: localenv.LocalServices, args: list[str]) -> dict[str, Any]:
+    """`probe`, with the servers' CPU seconds over its run in ``server_cpu_s``."""
+    before = server_cpu(services)
+    out = probe(args)
+    out["server_cpu_s"] = _since(services, before)
+    return out
+
+
 def server_cpu(services: localenv.LocalServices) -> dict[str, float]:
     """CPU seconds so far of the PostgreSQL and Dovecot process trees (`inboxsync.bench.cpu`)."""
     return {
@@ -252,17 +260,15 @@ def run_large(services: localenv.LocalServices, n: int, runs: int, clones: int) 
                                inbox="bench full", clones=clones)  # fmt: skip
         log.info("  %s messages in %.0f s", f"{template.messages:,}", template.seconds)
         for k in range(runs):
-            url = large.fresh_copy(services, template, "bench_large")
+            url = services.create_database("bench_large", drop=True, template=template.name)
             log.info("full sync beside them, run %d of %d", k + 1, runs)
-            servers_before = server_cpu(services)
-            out = probe(["full", "--inbox", "bench full", "--url", url])
-            out["server_cpu_s"] = _since(services, servers_before)
+            out = probe_with_servers(services, ["full", "--inbox", "bench full", "--url", url])
             large_runs.append(out)
             log.info("  %.1f s", out["wall_s"])
             if out["wall_s"] >= REPEAT_LIMIT_S:
                 break
     finally:  # a few GB each; also when building the template failed
-        large.drop(services, "bench_large", "bench_large_template")
+        services.drop_databases("bench_large", "bench_large_template")
     wall = report.median(r["wall_s"] for r in large_runs)
     return {
         "clones": clones,
@@ -417,11 +423,9 @@ def run(
         url = fresh_warehouse(services, "bench_full")
         register(services, url, "bench full", full_user)
         log.info("full sync, run %d of %d", k + 1, runs)
-        servers_before = server_cpu(services)
-        full_runs.append(
-            probe(["full", "--inbox", "bench full", "--url", url, "--checkpoints", checkpoints])
-        )
-        full_runs[-1]["server_cpu_s"] = _since(services, servers_before)
+        full_runs.append(probe_with_servers(
+            services, ["full", "--inbox", "bench full", "--url", url, "--checkpoints", checkpoints]
+        ))  # fmt: skip
         fetched = full_runs[-1]["result"]["fetched"]
         log.info("  %.1f s, %d messages fetched", full_runs[-1]["wall_s"], fetched)
         if fetched != n:

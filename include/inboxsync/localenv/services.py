@@ -111,32 +111,51 @@ class LocalServices:
         """
         return f"postgresql://{PG_SUPERUSER}@{self.host}:{self.pg_port}/{dbname}"
 
-    def create_database(self, name: str, *, drop: bool = False) -> str:
+    def create_database(self, name: str, *, drop: bool = False, template: str | None = None) -> str:
         """Create a database if it does not exist yet.
 
         Args:
             name: Database name.
             drop: Drop it first (``WITH (FORCE)``, disconnecting its sessions) and recreate.
+            template: Copy this database (its sessions must have ended), file by file where the
+                server can (PostgreSQL 15 otherwise copies through the WAL, several times slower
+                for a few GB).
 
         Returns:
             The database URL (see :meth:`pg_url`).
         """
+        if drop:
+            self.drop_databases(name)
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         conn = psycopg2.connect(self.pg_url("postgres"), connect_timeout=10)
         try:
             # CREATE/DROP DATABASE cannot run inside a transaction block.
             conn.autocommit = True
+            if template is not None and conn.server_version >= 150000:
+                create += sql.SQL(" STRATEGY FILE_COPY")
             with conn.cursor() as cur:
-                ident = sql.Identifier(name)
-                if drop:
-                    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
                 if cur.fetchone() is None:
                     # A concurrent caller may win the race between the check and the create.
                     with contextlib.suppress(pg_errors.DuplicateDatabase):
-                        cur.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+                        cur.execute(create)
         finally:
             conn.close()
         return self.pg_url(name)
+
+    def drop_databases(self, *names: str) -> None:
+        """Drop the databases that exist (``WITH (FORCE)``, disconnecting their sessions)."""
+        conn = psycopg2.connect(self.pg_url("postgres"), connect_timeout=10)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for name in names:
+                    cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(name)))  # fmt: skip
+        finally:
+            conn.close()
 
     # ---- Dovecot ---------------------------------------------------------------------------
 

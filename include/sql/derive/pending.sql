@@ -41,7 +41,7 @@ ANALYZE derive_queued;
 -- up).
 CREATE TEMP TABLE derive_pending ON COMMIT DROP AS
 SELECT m.message_key, m.message_id, m.in_reply_to, m.sent_at, m.thread_id AS loaded_thread_id,
-       m.history AS loaded_history, q.reclassify, q.history,
+       q.reclassify, q.history,
        -- Counted by ANALYZE below: the planner then knows how few of the step's messages change
        -- history (finish.sql), which it cannot tell from the two columns.
        q.history IS DISTINCT FROM m.history AS history_changes
