@@ -406,6 +406,10 @@ def _prepare_folder(run: _Run, name: str) -> _FolderRun:
     status = _examine(run, name)
     result = FolderResult(name, status.uidvalidity)
     if row is None or row[0] is None:
+        # A first sync: the folder's size tells already whether the parse worker will be wanted
+        # (`_backfill` tells it again, from the UIDs to fetch); its start-up then overlaps the
+        # searches instead of holding up the first batch.
+        run.stager.expect(-(-status.exists // run.batch_size))
         last_uid, backfill_uid = _start_folder(run, status)
     elif row[0] != status.uidvalidity:
         result.uidvalidity_changed = True

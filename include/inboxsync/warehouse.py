@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 import psycopg2
 import psycopg2.extensions
-from sqlalchemy.engine import URL
 
 from inboxsync import settings
 from inboxsync.connections import get_connection
@@ -39,6 +38,10 @@ def warehouse_url(conn_id: str = settings.WAREHOUSE_CONN_ID) -> str:
     Returns:
         A ``postgresql://`` URL with the password quoted.
     """
+    # Imported here: SQLAlchemy takes a tenth of a second to import, and the parse worker
+    # (`inboxsync.stager`), which imports this module through `inboxsync.load`, never needs it.
+    from sqlalchemy.engine import URL
+
     conn = get_connection(conn_id)
     url = URL.create(
         "postgresql",

@@ -108,6 +108,27 @@ def test_worker_and_background_derive_give_the_warehouse_of_one_process(
         assert overlapped[table] == plain[table], table
 
 
+def test_a_first_sync_starts_the_worker_before_it_searches_the_folder(
+    services, make_inbox, warehouse_url, monkeypatch, logs
+):
+    # EXAMINE's message count already says the backfill will be long: the worker's start-up
+    # (an interpreter and its imports) overlaps the UID SEARCH instead of holding up batch one.
+    from inboxsync import settings
+    from inboxsync.sync import Budget, sync_inbox
+
+    inbox = make_inbox()
+    services.deliver(
+        inbox.username, "INBOX", read_mbox(corpus("lists", "util-linux.mbox.gz"))[:400]
+    )
+    monkeypatch.setattr(settings, "PARSE_WORKER_AFTER", 2)
+    result = sync_inbox(inbox.name, url=warehouse_url, batch_size=100, budget=Budget())
+    assert result.fetched == 400
+    said = [r.getMessage() for r in logs.records]
+    started = next(i for i, m in enumerate(said) if "parsing in a worker process" in m)
+    searched = next(i for i, m in enumerate(said) if "UID SEARCH" in m)
+    assert started < searched
+
+
 def _fetched(n: int):
     from inboxsync.imap import FetchedCopy
 

@@ -88,3 +88,14 @@ def test_a_threshold_of_zero_leaves_the_collector_as_it_is(monkeypatch):
     collector.relax()
     with collector.fewer_collections():
         assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_the_parse_worker_starts_without_sqlalchemy():
+    # A tenth of a second of imports that the worker never uses, on the way to a long sync's
+    # first batch (`inboxsync.warehouse` imports it where it builds a URL).
+    import subprocess
+    import sys
+
+    code = "import sys, inboxsync.stager; print('sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
