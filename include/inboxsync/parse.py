@@ -74,7 +74,7 @@ MAX_MESSAGE_ID = 998  # RFC 5322's line length limit: no real id is longer
 MAX_REFERENCES = 500
 MAX_SHORT_TEXT = 500  # Date, List-Id, Content-Type, Auto-Submitted
 MAX_REASON_DETAIL = 300
-#: Address-field values whose parse is kept (`_address_list`): a few MB at most.
+#: Address-field values whose parse is kept (`_address_list`, `_role_addresses`): a few MB at most.
 ADDRESS_CACHE_SIZE = 8192
 
 _PARSER = Parser(policy=compat32)
@@ -950,18 +950,39 @@ def _addresses(items: list[tuple[str, str]]) -> tuple[Address, ...]:
     Returns:
         The addresses.
     """
+    fields = [(role, value) for name, value in items if (role := ADDRESS_ROLES.get(name))]
+    if len({role for role, _ in fields}) == len(fields):
+        # The usual message: each role in one field, whose own duplicates its parse dropped.
+        return tuple(address for role, value in fields for address in _role_addresses(role, value))
     found: list[Address] = []
     seen: set[tuple[str, str]] = set()
-    for name, value in items:
-        role = ADDRESS_ROLES.get(name)
-        if role is None:
-            continue
-        for email, display_name in _address_list(value):
-            if (role, email) in seen:
-                continue
-            seen.add((role, email))
-            found.append(Address(role, email, display_name))
+    for role, value in fields:
+        for address in _role_addresses(role, value):
+            if (role, address.email) not in seen:
+                seen.add((role, address.email))
+                found.append(address)
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)
+def _role_addresses(role: str, value: str) -> tuple[Address, ...]:
+    """The addresses of one address field's raw value in one role, each email once (the first).
+
+    Cached as `_address_list` is (the same From and To lines recur from message to message):
+    an Address is immutable, so messages share them.
+
+    Args:
+        role: The role the field gives its addresses.
+        value: The field's raw (folded, encoded) value.
+
+    Returns:
+        The addresses in order.
+    """
+    found: dict[str, Address] = {}
+    for email, display_name in _address_list(value):
+        if email not in found:
+            found[email] = Address(role, email, display_name)
+    return tuple(found.values())
 
 
 @functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)

@@ -457,6 +457,21 @@ def test_addresses_are_deduplicated_per_role_in_header_order() -> None:
     )
 
 
+def test_an_address_twice_in_one_field_keeps_its_first_name_when_every_role_is_alone() -> None:
+    # Each role in one field (the usual message): the field's own parse drops its duplicates.
+    to = b"To: A <a@example.org>, B <b@example.org>, a@EXAMPLE.org\r\n"
+    raw = to + b"From: a@example.org\r\n\r\n"
+    again = b"From: Z <a@example.org>\r\n" + to + b"\r\n"
+
+    assert _parse(raw).addresses == (
+        Address("to", "a@example.org", "A"),
+        Address("to", "b@example.org", "B"),
+        Address("from", "a@example.org", None),
+    )
+    # The same To value in another message gives the same addresses (shared, they are frozen).
+    assert _parse(again).addresses[1:] == _parse(raw).addresses[:2]
+
+
 def test_long_values_are_truncated_not_rejected() -> None:
     name = "N" * 800
     raw = f'Subject: {"s" * 5000}\r\nFrom: "{name}" <{"a" * 400}@example.org>\r\n\r\n'.encode()
