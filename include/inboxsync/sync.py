@@ -409,7 +409,7 @@ def _prepare_folder(run: _Run, name: str) -> _FolderRun:
         # A first sync: the folder's size tells already whether the parse worker will be wanted
         # (`_backfill` tells it again, from the UIDs to fetch); its start-up then overlaps the
         # searches instead of holding up the first batch.
-        run.stager.expect(-(-status.exists // run.batch_size))
+        _expect(run, status.exists)
         last_uid, backfill_uid = _start_folder(run, status)
     elif row[0] != status.uidvalidity:
         result.uidvalidity_changed = True
@@ -669,7 +669,7 @@ def _backfill(run: _Run, folders: list[_FolderRun]) -> None:
     total = sum(len(f.history) for f in folders)
     if not total:
         return
-    run.stager.expect(-(-run.budget.room(total) // run.batch_size))  # batches, rounded up
+    _expect(run, total)
     started = last_report = time.monotonic()
     done = 0
     while not run.budget.exhausted and any(f.history for f in folders):
@@ -682,6 +682,11 @@ def _backfill(run: _Run, folders: list[_FolderRun]) -> None:
             last_report = now
             _log_progress(run, done, total, now - started)
     _log_progress(run, done, total, time.monotonic() - started)
+
+
+def _expect(run: _Run, messages: int) -> None:
+    """Tell the stager how many batches ``messages`` more will take, within the run's budget."""
+    run.stager.expect(-(-run.budget.room(messages) // run.batch_size))  # rounded up
 
 
 def _log_progress(run: _Run, done: int, total: int, seconds: float) -> None:
