@@ -206,6 +206,36 @@ def test_the_sync_beside_a_large_warehouse_in_the_table():
                                                         "cold_rate": 900.0}})  # fmt: skip
 
 
+def test_the_workers_instruction_counts_in_the_table():
+    from inboxsync.bench.report import table
+    from inboxsync.bench.run import summarise_full
+
+    full = summarise_full([{"wall_s": 6.0, "stages_s": {}, "peak_rss_kb": 1, "peak_rss_at_kb": {},
+                            "cpu_s": 1, "worker_cpu_s": 1, "server_cpu_s": {}}], 1000)  # fmt: skip
+    base = {"n": 1000, "full_sync": full,
+            "ceiling": {"median_s": 1.0, "median_rate": 1000.0, "cold_rate": 900.0}}  # fmt: skip
+    counted = {"messages": 3000, "per_message": {"parse": 389037.6, "stage": 528146.8}}
+
+    def rows(results):
+        return {line.split("|")[1].strip(): line.split("|")[2].strip()
+                for line in table(results).splitlines()}  # fmt: skip
+
+    assert (
+        rows({**base, "instructions": counted})[
+            "parse worker: instructions per message (callgrind, 3,000 headers)"
+        ]
+        == "parse 389,038; parse and stage 528,147"
+    )
+    missing = {"error": "valgrind is not installed (Debian: apt-get install valgrind)"}
+    assert (
+        rows({**base, "instructions": missing})[
+            "parse worker: instructions per message (callgrind)"
+        ]
+        == "not counted: valgrind is not installed (Debian: apt-get install valgrind)"
+    )
+    assert "callgrind" not in table(base)
+
+
 def test_gc_timer_counts_collections_and_their_time_while_installed():
     import gc
 

@@ -132,6 +132,7 @@ def table(results: dict[str, Any]) -> str:
             f"{collected['collections']:.0f} ({collected['full']:.0f} full), "
             f"{_fmt_s(collected['seconds'])} with the GIL held",
         ))  # fmt: skip
+    rows += _instruction_rows(results.get("instructions"))
     rows.append(("peak RSS of the full sync", _fmt_mb(full["median_peak_rss_kb"])))
     for count, kb in results.get("rss_at_kb", {}).items():
         rows.append((f"  peak RSS after {int(count):,} messages", _fmt_mb(kb)))
@@ -206,6 +207,20 @@ def _cpu_rows(cpu_s: dict[str, float], wall: float, cores: int | None) -> list[t
             share = seconds / cpu_s["all"]
             rows.append((f"  CPU time: {name}", f"{_fmt_s(seconds)} ({share:.0%})"))
     return rows
+
+
+def _instruction_rows(counted: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The worker's instructions per message (`inboxsync.bench.instructions`), when counted."""
+    if not counted:
+        return []
+    label = "  parse worker: instructions per message (callgrind"
+    if "error" in counted:
+        return [(label + ")", "not counted: " + counted["error"].splitlines()[0])]
+    per = counted["per_message"]
+    return [(
+        f"{label}, {counted['messages']:,} headers)",
+        f"parse {per['parse']:,.0f}; parse and stage {per['stage']:,.0f}",
+    )]  # fmt: skip
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from inboxsync import local_airflow, localenv, marts, registry, settings, warehouse
-from inboxsync.bench import ceiling, corpus, cpu, floor, large, report, statements
+from inboxsync.bench import ceiling, corpus, cpu, floor, instructions, large, report, statements
+from inboxsync.localenv.system import LocalEnvError, apt_install
 
 log = logging.getLogger("inboxsync.bench")
 
@@ -512,7 +513,23 @@ def run(
             "median_task_s": report.median(r["task_s"] for r in dag_runs),
             "median_overhead_s": report.median(r["wall_s"] - r["sync_s"] for r in dag_runs),
         }
+    results["instructions"] = run_instructions(n)
     return results
+
+
+def run_instructions(n: int) -> dict[str, Any]:
+    """The worker's instructions per message over a sample of the benchmark's headers
+    (:mod:`inboxsync.bench.instructions`), or why there is no count."""
+    log.info("the parse worker's instructions per message (callgrind)")
+    try:
+        if shutil.which("valgrind") is None:
+            apt_install(["valgrind"])
+        stream = corpus.bench_messages(corpus.corpus_paths(CORPUS_DIR), n)
+        counts = instructions.measure(instructions.sample(stream))
+    except (instructions.InstructionsUnavailable, LocalEnvError) as exc:
+        log.warning("no instruction counts: %s", exc)
+        return {"error": str(exc)}
+    return asdict(counts)
 
 
 def write(results: dict[str, Any], out_dir: Path, publish: Path | None) -> Path:

@@ -1,0 +1,63 @@
+"""The worker's instruction counts (`inboxsync.bench.instructions`): real callgrind runs of the
+real parse and staging, counted only inside the measured work, the same count every time."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+
+import pytest
+
+from inboxsync.bench import instructions
+from inboxsync.parse import header_fields_only
+from tests.conftest import corpus, read_mbox
+
+
+@pytest.fixture(scope="module")
+def valgrind() -> str:
+    if shutil.which("valgrind") is None:  # as `make bench` does
+        from inboxsync.localenv.system import apt_install
+
+        apt_install(["valgrind"])
+    found = shutil.which("valgrind")
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def headers() -> list[bytes]:
+    mail = read_mbox(corpus("lists", "util-linux.mbox.gz"))[:60]
+    return [header_fields_only(raw) for raw in mail]
+
+
+def test_counts_per_message_only_the_measured_work_and_repeat_exactly(valgrind, headers, tmp_path):
+    counted = instructions.measure(headers[:20], valgrind=valgrind)
+    assert counted.messages == 20
+    parse, stage = counted.per_message["parse"], counted.per_message["stage"]
+    # A real header's parse takes some hundred thousand instructions; staging adds to it.
+    assert 50_000 < parse < stage < 5_000_000
+
+    small, large = tmp_path / "small.pickle", tmp_path / "large.pickle"
+    small.write_bytes(pickle.dumps(headers[:20]))
+    large.write_bytes(pickle.dumps(headers))
+    # The same work, the same count (to a few instructions in ten thousand: only the file's
+    # path differs, which moves what the interpreter allocates).
+    assert instructions.count(valgrind, "parse", small) == pytest.approx(parse * 20, rel=0.002)
+    # Only the parse is counted (the interpreter's start and imports run billions of
+    # instructions outside it): three times the headers, about three times the count.
+    assert 2.5 * parse * 20 < instructions.count(valgrind, "parse", large) < 3.5 * parse * 20
+
+
+def test_a_failed_run_has_no_count():
+    assert instructions.collected(0, "==12== Events : Ir\n==12== Collected : 4321\n") == 4321
+    with pytest.raises(instructions.InstructionsUnavailable, match="exited 1"):
+        instructions.collected(1, "==12== Collected : 4321\n")
+    with pytest.raises(instructions.InstructionsUnavailable, match="0 counts"):
+        instructions.collected(0, "valgrind: no such tool\n")
+
+
+def test_sample_takes_every_fourth_message_as_the_sync_fetches_it(headers):
+    mail = read_mbox(corpus("lists", "util-linux.mbox.gz"))[:60]
+    picked = instructions.sample(iter(mail), size=10)
+    assert picked == [header_fields_only(raw) for raw in mail[0:40:4]]
+    assert picked[1] == headers[4]
