@@ -1,7 +1,8 @@
 """The parse worker's work per message in CPU instructions: a figure the hour does not move.
 
-Seconds on a shared VM move with the hour: the same code's full sync took 11.5 s in one session
-and 22 s in another, and ``python -m timeit "sum(range(1000))"`` read 10.3 and 20.1 us. Valgrind's
+Seconds on a shared VM move with the hour: a full sync of the same 100,000 messages took 11.5 s
+in one session and 22-28 s in the next, and ``python -m timeit "sum(range(1000))"`` read 10.3 and
+20.1 us. Valgrind's
 callgrind counts the instructions a process executes instead, which is the same for the same
 binary, inputs and environment whatever else the machine does, so a change to the parse or the
 staging shows as a difference of this count from one session to the next.
@@ -110,6 +111,14 @@ def measure(headers: list[bytes], *, valgrind: str | None = None) -> Instruction
 def count(valgrind: str, stage: str, path: Path) -> int:
     """Instructions one child executes inside ``reduce`` doing ``stage`` to the headers at ``path``.
 
+    Args:
+        valgrind: The valgrind executable.
+        stage: One of `STAGES`.
+        path: A pickled list of raw headers.
+
+    Returns:
+        The count.
+
     Raises:
         InstructionsUnavailable: The child failed or callgrind printed no count.
     """
@@ -125,6 +134,13 @@ def count(valgrind: str, stage: str, path: Path) -> int:
 
 def collected(returncode: int, stderr: str) -> int:
     """The count callgrind printed at the end of a run ("==PID== Collected : N").
+
+    Args:
+        returncode: The run's exit status.
+        stderr: What it printed there.
+
+    Returns:
+        The count.
 
     Raises:
         InstructionsUnavailable: The run failed, or printed no count.
