@@ -1,5 +1,5 @@
 """The worker's instruction counts (`inboxsync.bench.instructions`): real callgrind runs of the
-real parse and staging, counted only inside the measured work, the same count every time."""
+real parse and staging, counted only inside the measured work, the same count run after run."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def headers() -> list[bytes]:
     return [header_fields_only(raw) for raw in mail]
 
 
-def test_counts_per_message_only_the_measured_work_and_repeat_exactly(valgrind, headers, tmp_path):
+def test_counts_per_message_only_the_measured_work_and_repeat(valgrind, headers, tmp_path):
     counted = instructions.measure(headers[:20], valgrind=valgrind)
     assert counted.messages == 20
     parse, stage = counted.per_message["parse"], counted.per_message["stage"]
@@ -46,6 +46,16 @@ def test_counts_per_message_only_the_measured_work_and_repeat_exactly(valgrind, 
     # Only the parse is counted (the interpreter's start and imports run billions of
     # instructions outside it): three times the headers, about three times the count.
     assert 2.5 * parse * 20 < instructions.count(valgrind, "parse", large) < 3.5 * parse * 20
+
+
+def test_a_run_that_never_enters_the_counted_function_is_refused(
+    valgrind, headers, tmp_path, monkeypatch
+):
+    path = tmp_path / "headers.pickle"
+    path.write_bytes(pickle.dumps(headers[:2]))
+    monkeypatch.setattr(instructions, "TOGGLE", "no_such_function_in_python")
+    with pytest.raises(instructions.InstructionsUnavailable, match="counted nothing"):
+        instructions.count(valgrind, "parse", path)
 
 
 def test_a_failed_run_has_no_count():

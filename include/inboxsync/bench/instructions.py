@@ -43,6 +43,8 @@ SAMPLE_SIZE = 3000
 SAMPLE_STRIDE = 4
 #: What the child does with the sample: the parse alone, or the worker's whole staging.
 STAGES = ("parse", "stage")
+#: The C function of ``functools.reduce`` in CPython: callgrind counts only inside it.
+TOGGLE = "functools_reduce"
 _COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.MULTILINE)
 
 
@@ -120,16 +122,23 @@ def count(valgrind: str, stage: str, path: Path) -> int:
         The count.
 
     Raises:
-        InstructionsUnavailable: The child failed or callgrind printed no count.
+        InstructionsUnavailable: The child failed, or callgrind printed no count or zero.
     """
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
-           "--collect-atstart=no", "--toggle-collect=functools_reduce",
+           "--collect-atstart=no", f"--toggle-collect={TOGGLE}",
            sys.executable, "-m", "inboxsync.bench.instructions", stage, str(path)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    return collected(proc.returncode, proc.stderr)
+    counted = collected(proc.returncode, proc.stderr)
+    if not counted:
+        # The toggle names a C function of CPython's: another build may name it otherwise.
+        raise InstructionsUnavailable(
+            f"callgrind counted nothing inside {TOGGLE} (is that the C name of"
+            f" functools.reduce in {sys.executable}?)"
+        )
+    return counted
 
 
 def collected(returncode: int, stderr: str) -> int:
