@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inboxsync import settings
+from inboxsync import settings, stager
+from inboxsync.imap import FetchedCopy
+from inboxsync.parse import QuarantineError, header_fields_only, parse_header
 
 #: Headers in the sample: every `SAMPLE_STRIDE`-th of the benchmark's first messages.
 SAMPLE_SIZE = 3000
@@ -75,8 +77,6 @@ def sample(messages: Iterable[bytes], size: int = SAMPLE_SIZE) -> list[bytes]:
     Returns:
         Their header fields as the sync fetches them.
     """
-    from inboxsync.parse import header_fields_only
-
     picked = itertools.islice(messages, 0, size * SAMPLE_STRIDE, SAMPLE_STRIDE)
     return [header_fields_only(raw) for raw in picked]
 
@@ -122,23 +122,15 @@ def count(valgrind: str, stage: str, path: Path) -> int:
         The count.
 
     Raises:
-        InstructionsUnavailable: The child failed, or callgrind printed no count or zero.
+        InstructionsUnavailable: As `collected`.
     """
-    package_root = str(Path(__file__).resolve().parents[2])
+    # The child imports inboxsync as every bench child does (`inboxsync.bench.run.probe`).
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
            "--collect-atstart=no", f"--toggle-collect={TOGGLE}",
            sys.executable, "-m", "inboxsync.bench.instructions", stage, str(path)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    counted = collected(proc.returncode, proc.stderr)
-    if not counted:
-        # The toggle names a C function of CPython's: another build may name it otherwise.
-        raise InstructionsUnavailable(
-            f"callgrind counted nothing inside {TOGGLE} (is that the C name of"
-            f" functools.reduce in {sys.executable}?)"
-        )
-    return counted
+    return collected(proc.returncode, proc.stderr)
 
 
 def collected(returncode: int, stderr: str) -> int:
@@ -152,22 +144,24 @@ def collected(returncode: int, stderr: str) -> int:
         The count.
 
     Raises:
-        InstructionsUnavailable: The run failed, or printed no count.
+        InstructionsUnavailable: The run failed, or printed no count, or a count of 0.
     """
     found = _COLLECTED.findall(stderr)
     if returncode != 0 or len(found) != 1:
         raise InstructionsUnavailable(
             f"callgrind exited {returncode} with {len(found)} counts:\n{stderr[-2000:]}"
         )
+    if found[0] == "0":
+        # The toggle names a C function of CPython's: another build may name it otherwise.
+        raise InstructionsUnavailable(
+            f"callgrind counted nothing inside {TOGGLE} (is that the C name of"
+            f" functools.reduce in {sys.executable}?)"
+        )
     return int(found[0])
 
 
 def run_stage(stage: str, headers: list[bytes]) -> None:
     """Do ``stage`` to every header, inside one ``functools.reduce`` (what callgrind counts)."""
-    from inboxsync import stager
-    from inboxsync.imap import FetchedCopy
-    from inboxsync.parse import QuarantineError, parse_header
-
     if stage == "parse":
 
         def parse(_: object, raw: bytes) -> object:
