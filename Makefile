@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-reliability bench lint format airflow-ui services-up services-down clean
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+# setup.py builds the parse's C fast path in place: a changed source is rebuilt here.
+$(STAMP): pyproject.toml setup.py scripts/bootstrap.sh include/inboxsync/_cparse.c
 	scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 

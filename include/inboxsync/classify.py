@@ -187,7 +187,20 @@ def _is_auto_reply(
         return True
     # A vacation subject alone is weak evidence: people type "Out of office" themselves.
     supported = precedence in ("bulk", "junk") or null_sender
-    return supported and bool(_VACATION_SUBJECT.search(subject))
+    return supported and vacation_subject(subject)
+
+
+def vacation_subject(subject: str) -> bool:
+    """Tell whether a subject reads like a vacation or out-of-office reply (a supporting signal:
+    `classify_fields` counts it only beside a bulk Precedence or a null envelope sender).
+
+    Args:
+        subject: The decoded subject.
+
+    Returns:
+        True when it holds one of the vacation words.
+    """
+    return bool(_VACATION_SUBJECT.search(subject))
 
 
 def _report_type(content_type: str) -> str | None:

@@ -12,13 +12,23 @@ of the general code it stands in front of (unit tests compare them): a regex tha
 of well-formed fields as the stdlib parser would, ASCII headers, values without encoded words,
 plain address lists (read by a regex that gives ``getaddresses``' answer), plain ASCII addresses,
 and Dates of the common ``Mon, 29 Apr 2019 08:57:37 +1000`` shape.
+
+In front of all that sits `inboxsync._cparse`, the same fast paths written in C for the header
+shape of nearly every IMAP answer (ASCII, CRLF, well-formed fields, a bracketed Message-ID, no
+delivery-report signal): it returns the row's parts, or None and the Python code below decides.
+The Python code is the reference (tests/unit/test_cparse.py compares the two on every corpus
+header); the C module is used only when it was built from the source beside it, and
+``INBOXSYNC_PARSE=python`` turns it off.
 """
 
 from __future__ import annotations
 
 import binascii
+import collections.abc
 import functools
 import hashlib
+import logging
+import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,8 +36,11 @@ from email.errors import MissingHeaderBodySeparatorDefect
 from email.parser import Parser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
+from pathlib import Path
 
-from inboxsync.classify import classify_fields
+from inboxsync.classify import AUTO_REPLY, classify_fields, vacation_subject
+
+log = logging.getLogger(__name__)
 
 HEADER_FIELDS: tuple[str, ...] = (
     "From",
@@ -342,6 +355,22 @@ def _parse(raw: bytes) -> ParsedMessage:
     Returns:
         The parsed message.
     """
+    if _FAST_PARSE is not None:
+        fast = _FAST_PARSE(raw)
+        if fast is not None:
+            return _from_fast_path(fast)
+    return _parse_general(raw)
+
+
+def _parse_general(raw: bytes) -> ParsedMessage:
+    """Do the work of `_parse` in Python, for any header: the reference of the C fast path.
+
+    Args:
+        raw: Raw header bytes.
+
+    Returns:
+        The parsed message.
+    """
     if not raw or raw.isspace():
         raise QuarantineError("empty_header", "no bytes" if not raw else "only whitespace")
     # Field names lower-cased once: the first values, the address roles and classify read them.
@@ -357,7 +386,9 @@ def _parse(raw: bytes) -> ParsedMessage:
     message_id = _first_msg_id(first.get("message-id", ""))
     # Decoded before unfolding: a fold inside an encoded word must vanish, not become a space.
     subject = _clean(_unfold(_decode_words(raw_first.get("subject", ""))), MAX_SUBJECT)
-    addresses = _addresses(items)
+    addresses = _addresses(
+        [(role, value) for name, value in items if (role := ADDRESS_ROLES.get(name))]
+    )
     sender = next((a for a in addresses if a.role == "from"), None)
     date_header = _clean(first.get("date", ""), MAX_SHORT_TEXT)
     return ParsedMessage(
@@ -375,6 +406,57 @@ def _parse(raw: bytes) -> ParsedMessage:
         list_id=_list_id(first.get("list-id", "")),
         auto_submitted=_clean(first.get("auto-submitted", ""), MAX_SHORT_TEXT),
         content_type=_content_type(first.get("content-type", "")),
+    )
+
+
+def _from_fast_path(fast: tuple) -> ParsedMessage:
+    """Finish the C fast path's answer: the parts it leaves to the Python code, then the row.
+
+    Args:
+        fast: `inboxsync._cparse.parse`'s tuple (its source says what each item is).
+
+    Returns:
+        The parsed message, as `_parse`'s general code would give it.
+    """
+    (
+        message_key,
+        message_id,
+        subject,
+        subject_encoded,
+        sent_at,
+        date_header,
+        in_reply_to,
+        references,
+        address_fields,
+        kind,
+        check_vacation,
+        list_id,
+        auto_submitted,
+        content_type,
+    ) = fast
+    if subject_encoded:
+        subject = _clean(_unfold(_decode_words(subject)), MAX_SUBJECT)
+    if isinstance(sent_at, str):
+        sent_at = parse_date(sent_at)
+    if check_vacation and vacation_subject(subject or ""):
+        kind = AUTO_REPLY
+    addresses = _addresses(address_fields)
+    sender = next((a for a in addresses if a.role == "from"), None)
+    return ParsedMessage(
+        message_key=message_key,
+        message_id=message_id,
+        subject=subject,
+        sent_at=sent_at,
+        date_header=date_header,
+        from_email=sender.email if sender else None,
+        from_name=sender.display_name if sender else None,
+        in_reply_to=in_reply_to,
+        references=references,
+        addresses=addresses,
+        kind=kind,
+        list_id=list_id,
+        auto_submitted=auto_submitted,
+        content_type=content_type,
     )
 
 
@@ -938,19 +1020,18 @@ def _references(value: str) -> tuple[str, ...]:
     return tuple(unique[-MAX_REFERENCES:])
 
 
-def _addresses(items: list[tuple[str, str]]) -> tuple[Address, ...]:
+def _addresses(fields: list[tuple[str, str]]) -> tuple[Address, ...]:
     """Return every address of every role, de-duplicated per (role, email), in header order.
 
     ``getaddresses`` runs on the raw (encoded) values and each display name is decoded after, so
     a comma inside an encoded name cannot split an address in two.
 
     Args:
-        items: `_parse_fields`' (name, raw value) pairs, names lower-cased.
+        fields: The address fields' (role, raw value) pairs in header order (`ADDRESS_ROLES`).
 
     Returns:
         The addresses.
     """
-    fields = [(role, value) for name, value in items if (role := ADDRESS_ROLES.get(name))]
     if len({role for role, _ in fields}) == len(fields):
         # The usual message: each role in one field, whose own duplicates its parse dropped.
         return tuple(address for role, value in fields for address in _role_addresses(role, value))
@@ -1103,3 +1184,47 @@ def _content_type(value: str) -> str | None:
     if "/" not in media_type:
         return None
     return _clean(media_type, MAX_SHORT_TEXT)
+
+
+CPARSE_SOURCE = Path(__file__).with_name("_cparse.c")
+
+
+def _load_fast_path(
+    source: Path = CPARSE_SOURCE,
+) -> collections.abc.Callable[[bytes], tuple | None] | None:
+    """The C fast path's `parse`, when it is built from the source beside it and not turned off.
+
+    Args:
+        source: The C source the module must have been built from (checked when it exists: an
+            installed package without its sources trusts its binary).
+
+    Returns:
+        `inboxsync._cparse.parse`, configured with this module's limits; None when the module
+        is not built (no compiler at install), was built from another source (a stale binary:
+        ``make install`` rebuilds it), or ``INBOXSYNC_PARSE=python`` asks for the Python path.
+    """
+    if os.environ.get("INBOXSYNC_PARSE", "auto") == "python":
+        return None
+    try:
+        from inboxsync import _cparse
+    except ImportError:
+        return None
+    if source.is_file():
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        if getattr(_cparse, "SOURCE_SHA256", None) != digest:
+            log.warning(
+                "%s was built from another source of %s: not used; run make install",
+                _cparse.__file__,
+                source.name,
+            )
+            return None
+    _cparse.configure(
+        max_subject=MAX_SUBJECT,
+        max_short_text=MAX_SHORT_TEXT,
+        max_message_id=MAX_MESSAGE_ID,
+        max_references=MAX_REFERENCES,
+    )
+    return _cparse.parse
+
+
+_FAST_PARSE = _load_fast_path()
