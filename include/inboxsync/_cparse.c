@@ -22,6 +22,8 @@
  *   6 in_reply_to, 7 references (tuple), 8 the address fields [(role, raw value), ...] in header
  *   order, 9 kind, 10 check_vacation (kind becomes auto_reply when the subject has vacation
  *   words), 11 list_id, 12 auto_submitted, 13 content_type.
+ * `message(*values)` then builds the ParsedMessage without the cost of a frozen dataclass's
+ * __init__.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -60,6 +62,8 @@ typedef struct {
     Py_ssize_t len;
 } span;
 
+static Py_ssize_t field_lengths[F_COUNT];
+
 /* The lower-cased name of a field, looked up among FIELD_NAMES; -1 when it is not one. */
 static int field_index(const char *name, Py_ssize_t len)
 {
@@ -71,9 +75,8 @@ static int field_index(const char *name, Py_ssize_t len)
         char c = name[i];
         lowered[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
     }
-    lowered[len] = '\0';
     for (int f = 0; f < F_COUNT; f++) {
-        if (strcmp(lowered, FIELD_NAMES[f]) == 0) {
+        if (field_lengths[f] == len && memcmp(lowered, FIELD_NAMES[f], (size_t)len) == 0) {
             return f;
         }
     }
@@ -111,9 +114,12 @@ static int buffer_reserve(buffer *b, Py_ssize_t extra)
     return 0;
 }
 
-/* parse._unfold: the value cut at each CR and LF; the first piece right-stripped of blanks, the
- * inner pieces stripped and dropped when empty, the last left-stripped and kept; joined by one
- * space. The result is appended to `out` and returned as an offset/length pair. */
+/* parse._unfold for a value whose line breaks are all CRLF (the only ones the fast path takes):
+ * the value cut at each line break; the first piece right-stripped of blanks, the inner pieces
+ * stripped and dropped when empty, the last left-stripped and kept; joined by one space. (Cutting
+ * at each CR and at each LF, as parse._unfold does, only adds the empty pieces between a CR and
+ * its LF, which are inner pieces and dropped.) The result is appended to `out` and returned as
+ * an offset/length pair. */
 static int unfold(span value, buffer *out, Py_ssize_t *offset, Py_ssize_t *length)
 {
     const char *s = value.start, *end = value.start + value.len;
@@ -121,11 +127,8 @@ static int unfold(span value, buffer *out, Py_ssize_t *offset, Py_ssize_t *lengt
         return -1;
     }
     *offset = out->len;
-    const char *brk = s;
-    while (brk < end && *brk != '\r' && *brk != '\n') {
-        brk++;
-    }
-    if (brk == end) {
+    const char *brk = value.len ? memchr(s, '\r', (size_t)value.len) : NULL;
+    if (brk == NULL) {
         memcpy(out->data + out->len, s, (size_t)value.len);
         out->len += value.len;
         *length = value.len;
@@ -141,13 +144,10 @@ static int unfold(span value, buffer *out, Py_ssize_t *offset, Py_ssize_t *lengt
     w += piece_end - s;
     *w++ = ' ';
     int wrote_inner = 0;
-    const char *p = brk + 1;
+    const char *p = brk + 2;
     for (;;) {
-        const char *q = p;
-        while (q < end && *q != '\r' && *q != '\n') {
-            q++;
-        }
-        if (q == end) {
+        const char *q = p < end ? memchr(p, '\r', (size_t)(end - p)) : NULL;
+        if (q == NULL) {
             /* The last piece: left-stripped, kept even when empty. */
             while (p < end && is_blank(*p)) {
                 p++;
@@ -155,8 +155,10 @@ static int unfold(span value, buffer *out, Py_ssize_t *offset, Py_ssize_t *lengt
             if (wrote_inner) {
                 *w++ = ' ';
             }
-            memcpy(w, p, (size_t)(end - p));
-            w += end - p;
+            if (p < end) {
+                memcpy(w, p, (size_t)(end - p));
+                w += end - p;
+            }
             break;
         }
         /* An inner piece: stripped, dropped when empty. */
@@ -175,7 +177,7 @@ static int unfold(span value, buffer *out, Py_ssize_t *offset, Py_ssize_t *lengt
             w += b - a;
             wrote_inner = 1;
         }
-        p = q + 1;
+        p = q + 2;
     }
     *length = (w - out->data) - out->len;
     out->len = w - out->data;
@@ -228,21 +230,20 @@ static int contains(const char *s, Py_ssize_t len, const char *needle)
 
 /* Whether the text, lower-cased and without its blanks, contains "daemon" or "master":
  * classify's pre-check of a delivery-system name (every such name holds one of them), on the
- * compacted Return-Path as classify reads it, and a superset of its check of From and Sender. */
+ * compacted Return-Path as classify reads it, and a superset of its check of From and Sender.
+ * Neither word has a proper prefix that is also a suffix, so a mismatch restarts the match at
+ * the current character. */
 static int names_delivery_system(const char *s, Py_ssize_t len)
 {
-    char window[6];
-    int filled = 0;
+    int daemon = 0, master = 0;
     for (Py_ssize_t i = 0; i < len; i++) {
-        if (is_blank(s[i])) {
+        char c = lower(s[i]);
+        if (is_blank(c)) {
             continue;
         }
-        if (filled == 6) {
-            memmove(window, window + 1, 5);
-            filled = 5;
-        }
-        window[filled++] = lower(s[i]);
-        if (filled == 6 && (!memcmp(window, "daemon", 6) || !memcmp(window, "master", 6))) {
+        daemon = c == "daemon"[daemon] ? daemon + 1 : (c == 'd');
+        master = c == "master"[master] ? master + 1 : (c == 'm');
+        if (daemon == 6 || master == 6) {
             return 1;
         }
     }
@@ -276,21 +277,24 @@ static int next_bracketed(const char *s, Py_ssize_t len, Py_ssize_t *pos, span *
 {
     Py_ssize_t i = *pos;
     while (i < len) {
-        if (s[i] != '<') {
-            i++;
+        const char *open = memchr(s + i, '<', (size_t)(len - i));
+        if (open == NULL) {
+            break;
+        }
+        i = open - s;
+        const char *close = memchr(open + 1, '>', (size_t)(len - i - 1));
+        if (close == NULL) {
+            break; /* no ">" after it: no match at all */
+        }
+        const char *reopen = memchr(open + 1, '<', (size_t)(close - open - 1));
+        if (reopen != NULL) {
+            i = reopen - s; /* no match starts before the inner "<" */
             continue;
         }
-        Py_ssize_t j = i + 1;
-        while (j < len && s[j] != '<' && s[j] != '>') {
-            j++;
-        }
-        if (j < len && s[j] == '>') {
-            inside->start = s + i + 1;
-            inside->len = j - i - 1;
-            *pos = j + 1;
-            return 1;
-        }
-        i = j; /* a "<" or the end: no match starts before it */
+        inside->start = open + 1;
+        inside->len = close - open - 1;
+        *pos = close - s + 1;
+        return 1;
     }
     *pos = len;
     return 0;
@@ -690,8 +694,23 @@ static PyObject *cparse_parse(PyObject *module, PyObject *arg)
     const char *text = PyBytes_AS_STRING(arg);
     Py_ssize_t size = PyBytes_GET_SIZE(arg);
 
-    /* The shape: ASCII, no control but tab, CRLF line breaks only. */
+    /* The shape: ASCII, no control but tab, CRLF line breaks only. Eight bytes at a time: a word
+     * with no byte below 0x20, none at 0x7f and none from 0x80 on needs no closer look. */
     for (Py_ssize_t i = 0; i < size; i++) {
+        while (i + 8 <= size) {
+            uint64_t word;
+            memcpy(&word, text + i, 8);
+            const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+            uint64_t below_space = (word - ones * 0x20) & ~word;
+            uint64_t is_del = ((word ^ (ones * 0x7f)) - ones) & ~(word ^ (ones * 0x7f));
+            if ((below_space | is_del | word) & highs) {
+                break;
+            }
+            i += 8;
+        }
+        if (i >= size) {
+            break;
+        }
         unsigned char c = (unsigned char)text[i];
         if (c >= 0x20 && c < 0x7f) {
             continue;
@@ -731,9 +750,8 @@ static PyObject *cparse_parse(PyObject *module, PyObject *arg)
         }
         Py_ssize_t value_start = at;
         for (;;) {
-            while (at < size && text[at] != '\r') {
-                at++;
-            }
+            const char *cr = memchr(text + at, '\r', (size_t)(size - at));
+            at = cr ? cr - text : size;
             if (at + 2 < size && is_blank(text[at + 2])) {
                 at += 3; /* a continuation line */
                 continue;
@@ -1010,20 +1028,65 @@ done:
 #undef LENGTH
 }
 
+/* The class `message` builds (parse.ParsedMessage) and its slots, in field order. */
+static PyTypeObject *message_type = NULL;
+static PyObject *message_slots = NULL;
+
+/* message(*values): a message_type with each slot set to its value, in slot order, without
+ * its __init__: a frozen dataclass's __init__ sets each field through object.__setattr__, about
+ * twenty thousand instructions for parse.ParsedMessage; this sets them the same way (the
+ * generic setter, which a frozen class's __setattr__ only stands in front of) from C. */
+static PyObject *cparse_message(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (message_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "inboxsync._cparse is not configured");
+        return NULL;
+    }
+    if (nargs != PyTuple_GET_SIZE(message_slots)) {
+        PyErr_Format(PyExc_TypeError, "message() takes %zd values (%zd given)",
+                     PyTuple_GET_SIZE(message_slots), nargs);
+        return NULL;
+    }
+    PyObject *message = message_type->tp_alloc(message_type, 0);
+    if (message == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (PyObject_GenericSetAttr(message, PyTuple_GET_ITEM(message_slots, i), args[i]) < 0) {
+            Py_DECREF(message);
+            return NULL;
+        }
+    }
+    return message;
+}
+
 static PyObject *cparse_configure(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *keywords[] = {"max_subject", "max_short_text", "max_message_id",
-                               "max_references", NULL};
+    static char *keywords[] = {"max_subject",    "max_short_text", "max_message_id",
+                               "max_references", "message_type",   NULL};
     Py_ssize_t subject, short_text, message_id, refs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$nnnn", keywords, &subject, &short_text,
-                                     &message_id, &refs)) {
+    PyObject *type;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$nnnnO!", keywords, &subject, &short_text,
+                                     &message_id, &refs, &PyType_Type, &type)) {
         return NULL;
     }
     if (subject < 1 || short_text < 1 || message_id < 1 || refs < 1) {
         PyErr_SetString(PyExc_ValueError, "limits must be positive");
         return NULL;
     }
+    PyObject *slots = PyObject_GetAttrString(type, "__slots__");
+    if (slots == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_Check(slots)) {
+        Py_DECREF(slots);
+        PyErr_SetString(PyExc_TypeError, "message_type must have a tuple of __slots__");
+        return NULL;
+    }
+    Py_XSETREF(message_slots, slots);
+    Py_XSETREF(message_type, (PyTypeObject *)Py_NewRef(type));
     max_subject = subject;
     max_short_text = short_text;
     max_message_id = message_id;
@@ -1034,9 +1097,11 @@ static PyObject *cparse_configure(PyObject *module, PyObject *args, PyObject *kw
 static PyMethodDef cparse_methods[] = {
     {"parse", cparse_parse, METH_O,
      "parse(raw: bytes) -> tuple | None: the parts of a message row, or None (see the source)."},
+    {"message", (PyCFunction)(void (*)(void))cparse_message, METH_FASTCALL,
+     "message(*values): a message_type with its slots set to the values, in slot order."},
     {"configure", (PyCFunction)(void (*)(void))cparse_configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(*, max_subject, max_short_text, max_message_id, max_references): parse.py's "
-     "limits."},
+     "configure(*, max_subject, max_short_text, max_message_id, max_references, message_type): "
+     "parse.py's limits and its message class."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1048,6 +1113,9 @@ static struct PyModuleDef cparse_module = {
 
 PyMODINIT_FUNC PyInit__cparse(void)
 {
+    for (int f = 0; f < F_COUNT; f++) {
+        field_lengths[f] = (Py_ssize_t)strlen(FIELD_NAMES[f]);
+    }
     PyDateTime_IMPORT;
     if (PyDateTimeAPI == NULL) {
         return NULL;

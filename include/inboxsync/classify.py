@@ -54,7 +54,7 @@ _ANGLE_ADDR = re.compile(r"<([^<>]*)>")
 _COMMENT = re.compile(r"\([^()]*\)")
 
 
-def _any_of(alternatives: tuple[str, ...]) -> re.Pattern[str]:
+def _any_of(alternatives: tuple[str, ...], flags: int = re.IGNORECASE) -> re.Pattern[str]:
     """Compile regex alternatives into one case-insensitive pattern that searches fast.
 
     Under IGNORECASE the regex engine cannot skip to a likely start, so a plain alternation tries
@@ -63,12 +63,13 @@ def _any_of(alternatives: tuple[str, ...]) -> re.Pattern[str]:
 
     Args:
         alternatives: Regexes that each begin with a literal character.
+        flags: The regex flags; 0 gives the case-sensitive pattern for lower-cased ASCII text.
 
     Returns:
         The compiled pattern.
     """
     first = "".join(sorted({alternative[0] for alternative in alternatives}))
-    return re.compile(rf"(?=[{first}])(?:{'|'.join(alternatives)})", re.IGNORECASE)
+    return re.compile(rf"(?=[{first}])(?:{'|'.join(alternatives)})", flags)
 
 
 # Subjects MTAs put on non-delivery reports; used only together with a null envelope sender.
@@ -90,6 +91,10 @@ _VACATION_WORDS = (
     r"automatisch antwoord", r"autosvar", r"automaattinen vastaus", r"自動応答", r"自动回复",
 )  # fmt: skip
 _VACATION_SUBJECT = _any_of(_VACATION_WORDS)
+# The same words, all lower-case, matched case-sensitively in lower-cased ASCII text: for ASCII
+# text that is what IGNORECASE matches (the words' non-ASCII letters match no ASCII letter), and
+# it searches several times faster.
+_VACATION_LOWER = _any_of(_VACATION_WORDS, 0)
 
 
 def classify(headers: Mapping[str, str]) -> str:
@@ -200,6 +205,8 @@ def vacation_subject(subject: str) -> bool:
     Returns:
         True when it holds one of the vacation words.
     """
+    if subject.isascii():
+        return bool(_VACATION_LOWER.search(subject.lower()))
     return bool(_VACATION_SUBJECT.search(subject))
 
 

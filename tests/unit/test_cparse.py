@@ -293,3 +293,15 @@ def test_a_binary_built_from_another_source_is_not_used(
 def test_the_python_path_can_be_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INBOXSYNC_PARSE", "python")
     assert parse._load_fast_path() is None
+
+
+def test_the_message_builder_sets_every_field_in_order(fast: object) -> None:
+    from inboxsync import _cparse
+
+    names = ParsedMessage.__slots__
+    built = _cparse.message(*names)
+    assert [getattr(built, name) for name in names] == list(names)
+    with pytest.raises(TypeError, match="takes 14 values"):
+        _cparse.message(*names[:-1])
+    with pytest.raises(AttributeError):
+        built.subject = "frozen still"  # type: ignore[misc]

@@ -395,6 +395,23 @@ def test_subject_regexes_match_like_the_plain_alternation(subject: str) -> None:
         assert (found and found.span()) == (plain and plain.span())
 
 
+_ASCII_SUBJECT_PIECE = st.one_of(
+    _SUBJECT_PIECE.filter(str.isascii),
+    st.sampled_from(["Reponse AUTOMATIQUE", "respuesta Automatica", "Vacation", "On Leave",
+                     "KELVIN", "k", "S", "s", "i", "I", "Away From", "-", "x"]),
+    st.text(st.characters(max_codepoint=127), max_size=6),
+)  # fmt: skip
+
+
+@_MANY
+@given(st.lists(_ASCII_SUBJECT_PIECE, max_size=8).map("".join))
+def test_vacation_words_in_lower_cased_ascii_match_as_under_ignorecase(subject: str) -> None:
+    expected = bool(
+        re.compile("|".join(classify_module._VACATION_WORDS), re.IGNORECASE).search(subject)
+    )
+    assert classify_module.vacation_subject(subject) is expected
+
+
 def _reference_sender_is_daemon(value: str | None) -> bool:
     """`classify._sender_is_daemon` as it was before its substring shortcut."""
     if not value:
