@@ -36,6 +36,11 @@ def test_counts_per_message_only_the_measured_work_and_repeat(valgrind, headers,
     parse, stage = counted.per_message["parse"], counted.per_message["stage"]
     # A real header's parse takes some hundred thousand instructions; staging adds to it.
     assert 50_000 < parse < stage < 5_000_000
+    # The worker runs the C fast path here, and the pure Python parse costs more than twice as
+    # much (389,000 against 112,000 a message on the benchmark's sample).
+    assert counted.fast_path
+    python = counted.python_per_message
+    assert python["parse"] > 2 * parse and python["stage"] - python["parse"] > 0.5 * (stage - parse)
 
     small, large = tmp_path / "small.pickle", tmp_path / "large.pickle"
     small.write_bytes(pickle.dumps(headers[:20]))
@@ -44,8 +49,9 @@ def test_counts_per_message_only_the_measured_work_and_repeat(valgrind, headers,
     # path differs, which moves what the interpreter allocates).
     assert instructions.count(valgrind, "parse", small) == pytest.approx(parse * 20, rel=0.002)
     # Only the parse is counted (the interpreter's start and imports run billions of
-    # instructions outside it): three times the headers, about three times the count.
-    assert 2.5 * parse * 20 < instructions.count(valgrind, "parse", large) < 3.5 * parse * 20
+    # instructions outside it): three times the headers, two to three times the count (the
+    # first headers also fill the address caches, a larger share since the parse is in C).
+    assert 2 * parse * 20 < instructions.count(valgrind, "parse", large) < 3.5 * parse * 20
 
 
 def test_a_run_that_never_enters_the_counted_function_is_refused(

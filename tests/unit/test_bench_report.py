@@ -234,6 +234,37 @@ def test_the_workers_instruction_counts_in_the_table():
         == "not counted: valgrind is not installed (Debian: apt-get install valgrind)"
     )
     assert "callgrind" not in table(base)
+    both = {**counted, "python_per_message": {"parse": 389494.1, "stage": 529292.4},
+            "fast_path": True}  # fmt: skip
+    assert (
+        rows({**base, "instructions": both})[
+            "parse worker: instructions per message (callgrind, 3,000 headers)"
+        ]
+        == "parse 389,038; parse and stage 528,147 (pure Python parse: 389,494; 529,292)"
+    )
+    assert rows({**base, "instructions": {**both, "fast_path": False}})[
+        "parse worker: instructions per message (callgrind, 3,000 headers)"
+    ].endswith("(the C fast path is not built: both are the pure Python parse)")
+
+
+def test_the_sync_with_the_pure_python_parse_in_the_table():
+    from inboxsync.bench.report import table
+    from inboxsync.bench.run import summarise_full, summarise_python_parse
+
+    def run(wall, worker):
+        return {"wall_s": wall, "stages_s": {}, "peak_rss_kb": 1, "peak_rss_at_kb": {},
+                "cpu_s": 1.0, "worker_cpu_s": worker, "server_cpu_s": {}}  # fmt: skip
+
+    full = summarise_full([run(6.0, 2.0), run(5.0, 1.5), run(7.0, 2.5)], 1000)
+    python = summarise_python_parse([run(9.0, 6.0), run(8.0, 5.0), run(12.0, 7.0)], full, 1000)
+    assert python["median_wall_s"] == 9.0 and python["slower"] == 1.5
+    assert summarise_python_parse([], full, 1000) is None
+    ceiling = {"median_s": 1.0, "median_rate": 1000.0, "cold_rate": 900.0}
+    text = table({"n": 1000, "full_sync": full, "python_parse": python, "ceiling": ceiling})
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()}
+    assert rows["the same sync, pure Python parse (`INBOXSYNC_PARSE=python`)"] == (
+        "9.00 s, 111 messages/s: 1.50 times the wall; the worker's CPU 6.00 s against 2.00 s"
+    )
 
 
 def test_gc_timer_counts_collections_and_their_time_while_installed():

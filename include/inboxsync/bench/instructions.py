@@ -16,6 +16,10 @@ instructions divided by the sample's size are the figure. ``PYTHONHASHSEED`` is 
 command then counts the same instructions run after run (seen here: 1,511,751,195 twice, for
 staging 3,000 headers), and a sample at another path within a few in ten thousand.
 
+Both parse paths are counted, in the same run: the C fast path (`inboxsync._cparse`, what the
+worker runs when it is built) and the pure Python parse (``INBOXSYNC_PARSE=python``, the
+reference it stands in front of).
+
 Not counted: the worker's pickling of batches in and out, and everything outside the worker.
 """
 
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inboxsync import settings, stager
+from inboxsync import parse, settings, stager
 from inboxsync.imap import FetchedCopy
 from inboxsync.parse import QuarantineError, header_fields_only, parse_header
 
@@ -60,11 +64,15 @@ class InstructionCounts:
 
     Attributes:
         messages: Headers in the sample.
-        per_message: Stage ("parse", "stage") to instructions per message.
+        per_message: Stage ("parse", "stage") to instructions per message, as the worker runs.
+        python_per_message: The same with the pure Python parse (``INBOXSYNC_PARSE=python``).
+        fast_path: Whether the worker runs the C fast path (when not, both counts are Python's).
     """
 
     messages: int
     per_message: dict[str, float]
+    python_per_message: dict[str, float]
+    fast_path: bool
 
 
 def sample(messages: Iterable[bytes], size: int = SAMPLE_SIZE) -> list[bytes]:
@@ -102,21 +110,29 @@ def measure(headers: list[bytes], *, valgrind: str | None = None) -> Instruction
     if not headers:
         raise ValueError("no headers to count")
     per_message: dict[str, float] = {}
+    python_per_message: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="inboxsync-instructions-") as tmp:
         path = Path(tmp) / "headers.pickle"
         path.write_bytes(pickle.dumps(headers, protocol=pickle.HIGHEST_PROTOCOL))
         for stage in STAGES:
             per_message[stage] = count(valgrind, stage, path) / len(headers)
-    return InstructionCounts(messages=len(headers), per_message=per_message)
+            python_per_message[stage] = count(valgrind, stage, path, parser="python") / len(headers)
+    return InstructionCounts(
+        messages=len(headers),
+        per_message=per_message,
+        python_per_message=python_per_message,
+        fast_path=parse._FAST_PARSE is not None,
+    )
 
 
-def count(valgrind: str, stage: str, path: Path) -> int:
+def count(valgrind: str, stage: str, path: Path, *, parser: str = "auto") -> int:
     """Instructions one child executes inside ``reduce`` doing ``stage`` to the headers at ``path``.
 
     Args:
         valgrind: The valgrind executable.
         stage: One of `STAGES`.
         path: A pickled list of raw headers.
+        parser: ``INBOXSYNC_PARSE`` in the child: "auto" (the C fast path when built) or "python".
 
     Returns:
         The count.
@@ -125,7 +141,7 @@ def count(valgrind: str, stage: str, path: Path) -> int:
         InstructionsUnavailable: As `collected`.
     """
     # The child imports inboxsync as every bench child does (`inboxsync.bench.run.probe`).
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "INBOXSYNC_PARSE": parser}
     cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
            "--collect-atstart=no", f"--toggle-collect={TOGGLE}",
            sys.executable, "-m", "inboxsync.bench.instructions", stage, str(path)]  # fmt: skip

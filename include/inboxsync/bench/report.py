@@ -111,6 +111,15 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt_s(full['median_wall_s'])}, {_fmt_rate(full['median_rate'])}",
         )
     )
+    python = results.get("python_parse")
+    if python and python.get("slower"):
+        worker = (full.get("median_cpu_s") or {}).get("parse worker")
+        rows.append((
+            "  the same sync, pure Python parse (`INBOXSYNC_PARSE=python`)",
+            f"{_fmt_s(python['median_wall_s'])}, {_fmt_rate(python['median_rate'])}: "
+            f"{python['slower']:.2f} times the wall; the worker's CPU "
+            f"{_fmt_s(python['median_worker_cpu_s'])} against {_fmt_s(worker)}",
+        ))  # fmt: skip
     ratio = results.get("ratio")
     rows.append(("sync / ceiling", "n/a" if ratio is None else f"{ratio:.1%}"))
     if results.get("floor_ratio") is not None:
@@ -217,9 +226,16 @@ def _instruction_rows(counted: dict[str, Any] | None) -> list[tuple[str, str]]:
     if "error" in counted:
         return [(label + ")", "not counted: " + counted["error"].splitlines()[0])]
     per = counted["per_message"]
+    python = counted.get("python_per_message")
+    if python is None:
+        paths = ""
+    elif counted.get("fast_path"):
+        paths = f" (pure Python parse: {python['parse']:,.0f}; {python['stage']:,.0f})"
+    else:
+        paths = " (the C fast path is not built: both are the pure Python parse)"
     return [(
         f"{label}, {counted['messages']:,} headers)",
-        f"parse {per['parse']:,.0f}; parse and stage {per['stage']:,.0f}",
+        f"parse {per['parse']:,.0f}; parse and stage {per['stage']:,.0f}{paths}",
     )]  # fmt: skip
 
 

@@ -112,8 +112,11 @@ def fresh_warehouse(services: localenv.LocalServices, db: str) -> str:
 # -- measuring --------------------------------------------------------------------------------
 
 
-def probe(args: list[str], profile_to: Path | None = None) -> dict[str, Any]:
-    """Run :mod:`inboxsync.bench.probe` in a child process (under py-spy when profiling)."""
+def probe(
+    args: list[str], profile_to: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run :mod:`inboxsync.bench.probe` in a child process (under py-spy when profiling), with
+    ``env`` added to its environment."""
     cmd = [sys.executable, "-m", "inboxsync.bench.probe", *args]
     if profile_to is not None:
         py_spy = Path(sys.executable).with_name("py-spy")
@@ -121,7 +124,7 @@ def probe(args: list[str], profile_to: Path | None = None) -> dict[str, Any]:
             raise RuntimeError("profiling needs py-spy: pip install -e '.[dev]'")
         cmd = [str(py_spy), "record", "--format", "raw", "--rate", "250", "--idle",
                "-o", str(profile_to), "--", *cmd]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     # py-spy may fail to reap a child that has already exited ("No child process") after writing
     # the profile: the child's own result line and the profile file are what count.
     profiled_ok = profile_to is not None and profile_to.exists() and '{"mode"' in proc.stdout
@@ -133,10 +136,12 @@ def probe(args: list[str], profile_to: Path | None = None) -> dict[str, Any]:
     raise RuntimeError(f"probe {args[0]} printed no result:\n{proc.stdout[-2000:]}")
 
 
-def probe_with_servers(services: localenv.LocalServices, args: list[str]) -> dict[str, Any]:
+def probe_with_servers(
+    services: localenv.LocalServices, args: list[str], env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """`probe`, with the servers' CPU seconds over its run in ``server_cpu_s``."""
     before = server_cpu(services)
-    out = probe(args)
+    out = probe(args, env=env)
     out["server_cpu_s"] = _since(services, before)
     return out
 
@@ -158,6 +163,35 @@ def run_ceiling(services: localenv.LocalServices, user: str) -> ceiling.CeilingR
         ca_file=str(services.ca_file),
         batch_size=settings.BATCH_SIZE,
     )
+
+
+def run_python_parse(services: localenv.LocalServices, user: str) -> dict[str, Any]:
+    """The full sync again with the pure Python parse (``INBOXSYNC_PARSE=python``): the C fast
+    path's gain, measured beside it in the same run."""
+    url = fresh_warehouse(services, "bench_python")
+    register(services, url, "bench full", user)
+    log.info("the same full sync with the pure Python parse")
+    out = probe_with_servers(
+        services, ["full", "--inbox", "bench full", "--url", url], env={"INBOXSYNC_PARSE": "python"}
+    )
+    log.info("  %.1f s, the worker's CPU %.1f s", out["wall_s"], out["worker_cpu_s"])
+    return out
+
+
+def summarise_python_parse(
+    runs: list[dict[str, Any]], full: dict[str, Any], n: int
+) -> dict[str, Any] | None:
+    """Medians of the pure Python parse's syncs, and how much longer they took than the sync's."""
+    wall = report.median(r["wall_s"] for r in runs)
+    if not wall:
+        return None
+    return {
+        "runs": [{k: r[k] for k in ("wall_s", "cpu_s", "worker_cpu_s")} for r in runs],
+        "median_wall_s": wall,
+        "median_rate": n / wall,
+        "median_worker_cpu_s": report.median(r["worker_cpu_s"] for r in runs),
+        "slower": wall / full["median_wall_s"] if full["median_wall_s"] else None,
+    }
 
 
 def run_floor(services: localenv.LocalServices, root: Path, synced_url: str) -> floor.FloorResult:
@@ -416,6 +450,7 @@ def run(
     ceilings: list[ceiling.CeilingResult] = []
     ceiling_cpu: list[dict[str, float]] = []
     floors: list[floor.FloorResult] = []
+    python_runs: list[dict[str, Any]] = []
     url = ""
     for k in range(runs):
         servers_before = server_cpu(services)
@@ -434,6 +469,7 @@ def run(
         log.info("warehouse floor: the same rows written again by binary COPY")
         floors.append(run_floor(services, root, url))
         log.info("  %.1f s, PostgreSQL CPU %.1f s", floors[-1].seconds, floors[-1].pg_cpu_s)
+        python_runs.append(run_python_parse(services, full_user))
         if full_runs[-1]["wall_s"] >= REPEAT_LIMIT_S:
             break
     full = summarise_full(full_runs, n)
@@ -455,6 +491,7 @@ def run(
         },
         "floor": summarise_floor(floors, n),
         "full_sync": full,
+        "python_parse": summarise_python_parse(python_runs, full, n),
         "rss_at_kb": full["rss_at_kb"],
     }
     if full["median_rate"] and results["ceiling"]["median_rate"]:
