@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import re
+import types
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.errors import MissingHeaderBodySeparatorDefect
@@ -1191,22 +1192,18 @@ def _content_type(value: str) -> str | None:
 CPARSE_SOURCE = Path(__file__).with_name("_cparse.c")
 
 
-def _load_fast_path(
-    source: Path = CPARSE_SOURCE,
-) -> collections.abc.Callable[[bytes], tuple | None] | None:
-    """The C fast path's `parse`, when it is built from the source beside it and not turned off.
+def built_fast_path(source: Path = CPARSE_SOURCE) -> types.ModuleType | None:
+    """The C fast path's module when it is built from the source beside it, whatever
+    ``INBOXSYNC_PARSE`` says.
 
     Args:
         source: The C source the module must have been built from (checked when it exists: an
             installed package without its sources trusts its binary).
 
     Returns:
-        `inboxsync._cparse.parse`, configured with this module's limits; None when the module
-        is not built (no compiler at install), was built from another source (a stale binary:
-        ``make install`` rebuilds it), or ``INBOXSYNC_PARSE=python`` asks for the Python path.
+        `inboxsync._cparse`; None when it is not built (no compiler at install) or was built from
+        another source (a stale binary: ``make install`` rebuilds it).
     """
-    if os.environ.get("INBOXSYNC_PARSE", "auto") == "python":
-        return None
     try:
         from inboxsync import _cparse
     except ImportError:
@@ -1220,6 +1217,26 @@ def _load_fast_path(
                 source.name,
             )
             return None
+    return _cparse
+
+
+def _load_fast_path(
+    source: Path = CPARSE_SOURCE,
+) -> collections.abc.Callable[[bytes], tuple | None] | None:
+    """The C fast path's `parse`, when it is built (`built_fast_path`) and not turned off.
+
+    Args:
+        source: As for `built_fast_path`.
+
+    Returns:
+        `inboxsync._cparse.parse`, configured with this module's limits; None when the module is
+        not built from ``source`` or ``INBOXSYNC_PARSE=python`` asks for the Python path.
+    """
+    if os.environ.get("INBOXSYNC_PARSE", "auto") == "python":
+        return None
+    _cparse = built_fast_path(source)
+    if _cparse is None:
+        return None
     _cparse.configure(
         max_subject=MAX_SUBJECT,
         max_short_text=MAX_SHORT_TEXT,

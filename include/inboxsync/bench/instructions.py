@@ -66,7 +66,7 @@ class InstructionCounts:
         messages: Headers in the sample.
         per_message: Stage ("parse", "stage") to instructions per message, as the worker runs.
         python_per_message: The same with the pure Python parse (``INBOXSYNC_PARSE=python``).
-        fast_path: Whether the worker runs the C fast path (when not, both counts are Python's).
+        fast_path: Whether the C fast path is built (when not, both counts are Python's).
     """
 
     messages: int
@@ -121,7 +121,7 @@ def measure(headers: list[bytes], *, valgrind: str | None = None) -> Instruction
         messages=len(headers),
         per_message=per_message,
         python_per_message=python_per_message,
-        fast_path=parse._FAST_PARSE is not None,
+        fast_path=parse.built_fast_path() is not None,
     )
 
 
