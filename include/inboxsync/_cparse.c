@@ -1061,6 +1061,333 @@ static PyObject *cparse_message(PyObject *module, PyObject *const *args, Py_ssiz
     return message;
 }
 
+/* ---------------------------------------------------------------- COPY lines */
+
+/* The attribute names copy_lines reads, interned once. */
+static PyObject *attr_message_id, *attr_subject, *attr_sent_at, *attr_date_header,
+    *attr_from_email, *attr_from_name, *attr_in_reply_to, *attr_kind, *attr_list_id,
+    *attr_auto_submitted, *attr_content_type, *attr_addresses, *attr_references, *attr_role,
+    *attr_email, *attr_display_name;
+
+#define NOT_HERE 3 /* a value copy_lines leaves to load.py (the whole batch then goes there) */
+
+static int append(buffer *b, const char *data, Py_ssize_t len)
+{
+    if (buffer_reserve(b, len) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, data, (size_t)len);
+    b->len += len;
+    return 0;
+}
+
+/* A str as it stands (load.py's f-string does str() of it). NOT_HERE when it is not a str or
+ * has no UTF-8 form. */
+static int append_plain(buffer *b, PyObject *value)
+{
+    if (!PyUnicode_Check(value)) {
+        return NOT_HERE;
+    }
+    Py_ssize_t len;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(value, &len);
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        return NOT_HERE;
+    }
+    return append(b, utf8, len);
+}
+
+/* The bytes COPY's text format escapes (backslash, tab, LF, CR) or load._text drops (NUL). */
+static const unsigned char COPY_SPECIAL[256] = {
+    ['\\'] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\0'] = 1,
+};
+
+/* Write `value` as `width` digits at least (zero-padded), return the end. For 0 <= value. */
+static char *digits_to(char *w, long long value, int width)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    while (n < width) {
+        tmp[n++] = '0';
+    }
+    while (n > 0) {
+        *w++ = tmp[--n];
+    }
+    return w;
+}
+
+/* load._text: None as \N; backslash, tab, LF and CR escaped, NUL dropped. (Its isprintable()
+ * test only saves work: a value without those five characters comes out as it is either way.)
+ * A non-ASCII value holding one of them is left to load.py (NOT_HERE). */
+static int append_text(buffer *b, PyObject *value)
+{
+    if (value == Py_None) {
+        return append(b, "\\N", 2);
+    }
+    if (!PyUnicode_Check(value)) {
+        return NOT_HERE;
+    }
+    Py_ssize_t len;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(value, &len);
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        return NOT_HERE;
+    }
+    Py_ssize_t special = -1;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (COPY_SPECIAL[(unsigned char)utf8[i]]) {
+            special = i;
+            break;
+        }
+    }
+    if (special < 0) {
+        return append(b, utf8, len);
+    }
+    if (!PyUnicode_IS_ASCII(value)) {
+        return NOT_HERE;
+    }
+    if (buffer_reserve(b, 2 * len) < 0) {
+        return -1;
+    }
+    char *w = b->data + b->len;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        char c = utf8[i];
+        switch (c) {
+        case '\\': *w++ = '\\'; *w++ = '\\'; break;
+        case '\t': *w++ = '\\'; *w++ = 't'; break;
+        case '\n': *w++ = '\\'; *w++ = 'n'; break;
+        case '\r': *w++ = '\\'; *w++ = 'r'; break;
+        case '\0': break;
+        default: *w++ = c;
+        }
+    }
+    b->len = w - b->data;
+    return 0;
+}
+
+/* load._timestamp: None as \N, else isoformat(): written here for a UTC datetime without
+ * microseconds (what the parse gives), asked of the datetime otherwise. */
+static int append_timestamp(buffer *b, PyObject *value)
+{
+    if (value == Py_None) {
+        return append(b, "\\N", 2);
+    }
+    if (PyDateTime_CheckExact(value) && PyDateTime_DATE_GET_MICROSECOND(value) == 0 &&
+        PyDateTime_DATE_GET_TZINFO(value) == PyDateTime_TimeZone_UTC) {
+        char text[40], *w = text;
+        w = digits_to(w, PyDateTime_GET_YEAR(value), 4);
+        *w++ = '-';
+        w = digits_to(w, PyDateTime_GET_MONTH(value), 2);
+        *w++ = '-';
+        w = digits_to(w, PyDateTime_GET_DAY(value), 2);
+        *w++ = 'T';
+        w = digits_to(w, PyDateTime_DATE_GET_HOUR(value), 2);
+        *w++ = ':';
+        w = digits_to(w, PyDateTime_DATE_GET_MINUTE(value), 2);
+        *w++ = ':';
+        w = digits_to(w, PyDateTime_DATE_GET_SECOND(value), 2);
+        memcpy(w, "+00:00", 6);
+        return append(b, text, w + 6 - text);
+    }
+    PyObject *text = PyObject_CallMethod(value, "isoformat", NULL);
+    if (text == NULL) {
+        return -1;
+    }
+    int rc = append_plain(b, text);
+    Py_DECREF(text);
+    return rc;
+}
+
+/* The value of `key` in `mapping`, or KeyError as load.py's mapping[key] raises. */
+static PyObject *lookup(PyObject *mapping, PyObject *key)
+{
+    PyObject *value = PyDict_GetItemWithError(mapping, key);
+    if (value == NULL && !PyErr_Occurred()) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return value;
+}
+
+/* Append an attribute of `obj` through `write`; returns its status. */
+static int append_attr(buffer *b, PyObject *obj, PyObject *name,
+                       int (*write)(buffer *, PyObject *))
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        return -1;
+    }
+    int rc = write(b, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int append_int(buffer *b, Py_ssize_t n)
+{
+    char text[24];
+    return append(b, text, digits_to(text, n, 1) - text);
+}
+
+/* One message's lines: its stg_messages line into out[0], its addresses' into out[1], its
+ * references' into out[2]. */
+static int message_lines(buffer out[3], PyObject *key, PyObject *m, PyObject *directions,
+                         PyObject *gm_thrids, PyObject *thread_ids)
+{
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_) {                                                                                 \
+            return rc_;                                                                            \
+        }                                                                                          \
+    } while (0)
+    buffer *b = &out[0];
+    TRY(append_plain(b, key));
+    PyObject *const text_attrs[] = {attr_message_id, attr_subject};
+    for (int i = 0; i < 2; i++) {
+        TRY(append(b, "\t", 1));
+        TRY(append_attr(b, m, text_attrs[i], append_text));
+    }
+    TRY(append(b, "\t", 1));
+    TRY(append_attr(b, m, attr_sent_at, append_timestamp));
+    PyObject *const more_attrs[] = {attr_date_header, attr_from_email, attr_from_name,
+                                    attr_in_reply_to};
+    for (int i = 0; i < 4; i++) {
+        TRY(append(b, "\t", 1));
+        TRY(append_attr(b, m, more_attrs[i], append_text));
+    }
+    TRY(append(b, "\t", 1));
+    TRY(append_attr(b, m, attr_kind, append_plain));
+    TRY(append(b, "\t", 1));
+    PyObject *direction = lookup(directions, key);
+    if (direction == NULL) {
+        return -1;
+    }
+    TRY(append_plain(b, direction));
+    PyObject *const last_attrs[] = {attr_list_id, attr_auto_submitted, attr_content_type};
+    for (int i = 0; i < 3; i++) {
+        TRY(append(b, "\t", 1));
+        TRY(append_attr(b, m, last_attrs[i], append_text));
+    }
+    TRY(append(b, "\t", 1));
+    PyObject *thrid = PyDict_GetItemWithError(gm_thrids, key);
+    if (thrid == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    if (thrid == NULL || thrid == Py_None) {
+        TRY(append(b, "\\N", 2));
+    } else {
+        PyObject *text = PyObject_Str(thrid);
+        if (text == NULL) {
+            return -1;
+        }
+        int rc = append_plain(b, text);
+        Py_DECREF(text);
+        TRY(rc);
+    }
+    TRY(append(b, "\t", 1));
+    PyObject *thread = lookup(thread_ids, key);
+    if (thread == NULL) {
+        return -1;
+    }
+    TRY(append_plain(b, thread));
+    TRY(append(b, "\n", 1));
+
+    PyObject *addresses = PyObject_GetAttr(m, attr_addresses);
+    if (addresses == NULL) {
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(addresses, "addresses must be a sequence");
+    Py_DECREF(addresses);
+    if (seq == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq) && rc == 0; i++) {
+        PyObject *a = PySequence_Fast_GET_ITEM(seq, i);
+        b = &out[1];
+        if ((rc = append_plain(b, key)) || (rc = append(b, "\t", 1)) ||
+            (rc = append_attr(b, a, attr_role, append_plain)) || (rc = append(b, "\t", 1)) ||
+            (rc = append_attr(b, a, attr_email, append_text)) || (rc = append(b, "\t", 1)) ||
+            (rc = append_attr(b, a, attr_display_name, append_text)) ||
+            (rc = append(b, "\t", 1)) || (rc = append_int(b, i)) || (rc = append(b, "\n", 1))) {
+            break;
+        }
+    }
+    Py_DECREF(seq);
+    TRY(rc);
+
+    PyObject *refs = PyObject_GetAttr(m, attr_references);
+    if (refs == NULL) {
+        return -1;
+    }
+    seq = PySequence_Fast(refs, "references must be a sequence");
+    Py_DECREF(refs);
+    if (seq == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq) && rc == 0; i++) {
+        b = &out[2];
+        if ((rc = append_plain(b, key)) || (rc = append(b, "\t", 1)) || (rc = append_int(b, i)) ||
+            (rc = append(b, "\t", 1)) ||
+            (rc = append_text(b, PySequence_Fast_GET_ITEM(seq, i))) ||
+            (rc = append(b, "\n", 1))) {
+            break;
+        }
+    }
+    Py_DECREF(seq);
+    return rc;
+#undef TRY
+}
+
+/* copy_lines(messages, directions, gm_thrids, thread_ids): load._message_lines,
+ * _address_lines and _reference_lines of a batch at once, or None when a value needs load.py
+ * (a non-ASCII value to escape, a value that is not a str). */
+static PyObject *cparse_copy_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) ||
+        !PyDict_Check(args[2]) || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "copy_lines(messages, directions, gm_thrids, thread_ids) takes 4 dicts");
+        return NULL;
+    }
+    buffer out[3] = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}};
+    PyObject *result = NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *m;
+    int rc = 0;
+    while (rc == 0 && PyDict_Next(args[0], &pos, &key, &m)) {
+        Py_INCREF(key);
+        Py_INCREF(m);
+        rc = message_lines(out, key, m, args[1], args[2], args[3]);
+        Py_DECREF(key);
+        Py_DECREF(m);
+    }
+    if (rc == NOT_HERE) {
+        result = Py_NewRef(Py_None);
+    } else if (rc == 0) {
+        PyObject *texts[3] = {NULL, NULL, NULL};
+        int ok = 1;
+        for (int i = 0; i < 3 && ok; i++) {
+            texts[i] = PyUnicode_DecodeUTF8(out[i].data ? out[i].data : "", out[i].len, NULL);
+            ok = texts[i] != NULL;
+        }
+        if (ok) {
+            result = PyTuple_Pack(3, texts[0], texts[1], texts[2]);
+        }
+        for (int i = 0; i < 3; i++) {
+            Py_XDECREF(texts[i]);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        PyMem_Free(out[i].data);
+    }
+    return result;
+}
+
 static PyObject *cparse_configure(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
@@ -1097,6 +1424,9 @@ static PyObject *cparse_configure(PyObject *module, PyObject *args, PyObject *kw
 static PyMethodDef cparse_methods[] = {
     {"parse", cparse_parse, METH_O,
      "parse(raw: bytes) -> tuple | None: the parts of a message row, or None (see the source)."},
+    {"copy_lines", (PyCFunction)(void (*)(void))cparse_copy_lines, METH_FASTCALL,
+     "copy_lines(messages, directions, gm_thrids, thread_ids) -> (messages, addresses, "
+     "references) COPY text, or None: load.py's line builders for a batch."},
     {"message", (PyCFunction)(void (*)(void))cparse_message, METH_FASTCALL,
      "message(*values): a message_type with its slots set to the values, in slot order."},
     {"configure", (PyCFunction)(void (*)(void))cparse_configure, METH_VARARGS | METH_KEYWORDS,
@@ -1130,6 +1460,23 @@ PyMODINIT_FUNC PyInit__cparse(void)
         (kind_bulk = PyUnicode_InternFromString("bulk")) == NULL ||
         (kind_human = PyUnicode_InternFromString("human")) == NULL) {
         return NULL;
+    }
+    struct {
+        PyObject **slot;
+        const char *name;
+    } attrs[] = {
+        {&attr_message_id, "message_id"}, {&attr_subject, "subject"},
+        {&attr_sent_at, "sent_at"}, {&attr_date_header, "date_header"},
+        {&attr_from_email, "from_email"}, {&attr_from_name, "from_name"},
+        {&attr_in_reply_to, "in_reply_to"}, {&attr_kind, "kind"}, {&attr_list_id, "list_id"},
+        {&attr_auto_submitted, "auto_submitted"}, {&attr_content_type, "content_type"},
+        {&attr_addresses, "addresses"}, {&attr_references, "references"}, {&attr_role, "role"},
+        {&attr_email, "email"}, {&attr_display_name, "display_name"},
+    };
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+        if ((*attrs[i].slot = PyUnicode_InternFromString(attrs[i].name)) == NULL) {
+            return NULL;
+        }
     }
     PyObject *module = PyModule_Create(&cparse_module);
     if (module == NULL) {

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import psycopg2.errors
 import psycopg2.extensions
 
-from inboxsync import pgbinary
+from inboxsync import parse, pgbinary
 from inboxsync.imap import FetchedCopy
 from inboxsync.parse import ParsedMessage, QuarantineError, email_domain, parse_header
 from inboxsync.registry import UnknownInbox
@@ -115,10 +115,11 @@ def stage_batch(batch: Batch, team: frozenset[str]) -> StagedBatch:
     Returns:
         The staged batch.
     """
+    messages, addresses, references = _lines(batch)
     payloads = (
-        ("stg_messages", _message_lines(batch)),
-        ("stg_addresses", _address_lines(batch)),
-        ("stg_references", _reference_lines(batch)),
+        ("stg_messages", messages),
+        ("stg_addresses", addresses),
+        ("stg_references", references),
         ("stg_contacts", _contact_lines(batch, team)),
         ("stg_quarantine", _copy_text(_quarantine_rows(batch))),
     )
@@ -284,6 +285,21 @@ def _copy_rows(batch: Batch) -> tuple[bytes, ...]:
                   numeric(c.gm_msgid), numeric(c.gm_thrid), text_array(c.gm_labels)))
         for c, key in batch.copies
     ])  # fmt: skip
+
+
+_COPY_LINES = parse.FAST_PATH.copy_lines if parse.FAST_PATH is not None else None
+
+
+def _lines(batch: Batch) -> tuple[str, str, str]:
+    """The stg_messages, stg_addresses and stg_references payloads of a batch: written by the C
+    fast path (`inboxsync._cparse.copy_lines`) when the parse uses it, else (or when it leaves a
+    value to Python) by the line builders below, which it must equal
+    (tests/unit/test_copy_text.py)."""
+    if _COPY_LINES is not None:
+        lines = _COPY_LINES(batch.messages, batch.directions, batch.gm_thrids, batch.thread_ids)
+        if lines is not None:
+            return lines
+    return _message_lines(batch), _address_lines(batch), _reference_lines(batch)
 
 
 def _message_lines(batch: Batch) -> str:

@@ -1248,5 +1248,11 @@ def _load_fast_path(
 
 
 _FAST_PARSE = _load_fast_path()
+#: The C fast path's module when the parse uses it (`inboxsync.load` takes its COPY lines from
+#: it too), else None.
+FAST_PATH: types.ModuleType | None = None
 if _FAST_PARSE is not None:
+    from inboxsync import _cparse
     from inboxsync._cparse import message as _MESSAGE
+
+    FAST_PATH = _cparse

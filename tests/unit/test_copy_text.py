@@ -19,6 +19,7 @@ from conftest import corpus
 from hypothesis import given
 from hypothesis import strategies as st
 
+from inboxsync import load
 from inboxsync.bench.corpus import read_mbox
 from inboxsync.imap import FetchedCopy
 from inboxsync.load import (
@@ -26,6 +27,7 @@ from inboxsync.load import (
     _address_lines,
     _contact_lines,
     _copy_text,
+    _lines,
     _message_lines,
     _plain_copy_text,
     _reference_lines,
@@ -99,11 +101,20 @@ def reference_rows(batch: Batch):
             yield (key, position, ref)
 
 
-def assert_same_text(batch: Batch) -> None:
+def assert_same_text(batch: Batch) -> bool:
+    """Check every line builder against the generic writer; True when the C fast path wrote the
+    lines (it must write the same), False when it left the batch to Python or is not built."""
     assert _message_lines(batch) == _copy_text(message_rows(batch))
     assert _address_lines(batch) == _copy_text(address_rows(batch))
     assert _contact_lines(batch, TEAM) == _copy_text(contact_rows(batch, TEAM))
     assert _reference_lines(batch) == _copy_text(reference_rows(batch))
+    expected = (_message_lines(batch), _address_lines(batch), _reference_lines(batch))
+    assert _lines(batch) == expected
+    if load._COPY_LINES is None:
+        return False
+    written = load._COPY_LINES(batch.messages, batch.directions, batch.gm_thrids, batch.thread_ids)
+    assert written in (None, expected)
+    return written is not None
 
 
 # -- tests -------------------------------------------------------------------------------------
@@ -138,7 +149,8 @@ def test_corpus_batches_stage_the_same_text(archive: str) -> None:
     for start in range(0, len(headers), 1000):
         batch = build_batch(_fetched(headers[start : start + 1000]), TEAM)
         assert batch.messages
-        assert_same_text(batch)
+        # The C fast path writes real mail's lines (where it is built, as `make install` does).
+        assert assert_same_text(batch) or load._COPY_LINES is None
 
 
 def test_tricky_corpus_headers_stage_the_same_text() -> None:
@@ -172,8 +184,43 @@ def test_awkward_values_in_every_column_stage_the_same_text() -> None:
         if when is None and i % 4:  # no Date: the copy's INTERNALDATE dates its contacts
             batch.internal_dates[key] = datetime(2023, 1, 1 + i % 28, tzinfo=west)
     batch.copies = [(c, f"{c.uid:032x}") for c in _fetched([v.encode() for v in AWKWARD] * 3)]
-    assert_same_text(batch)
+    assert assert_same_text(batch) or load._COPY_LINES is None
     assert _message_lines(batch).count("\n") == len(batch.messages)  # newlines all escaped
+
+
+def _one_message_batch(values: list[str | None], when: datetime | None) -> Batch:
+    batch = Batch()
+    key = "k" * 32
+    batch.messages[key] = ParsedMessage(
+        message_key=key, message_id=values[0], subject=values[1], sent_at=when,
+        date_header=values[2], from_email=values[3], from_name=values[4], in_reply_to=values[5],
+        references=tuple(v for v in values if v), kind="human", list_id=values[6],
+        auto_submitted=values[0], content_type=values[1],
+        addresses=(Address("to", values[3] or "x@y", values[4]),),
+    )  # fmt: skip
+    batch.directions[key] = "outbound"
+    batch.thread_ids[key] = key
+    return batch
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.text(max_size=12), st.sampled_from(AWKWARD)),
+             min_size=7, max_size=7),
+    st.sampled_from([None, datetime(1901, 1, 1, tzinfo=UTC),
+                     datetime(2024, 2, 29, 23, 59, 58, tzinfo=UTC),
+                     datetime(2024, 2, 29, 23, 59, 58, 5, tzinfo=UTC),
+                     datetime(2024, 2, 29, 1, 2, 3, tzinfo=timezone(timedelta(hours=2)))]),
+)  # fmt: skip
+def test_drawn_values_stage_the_same_text(values: list[str | None], when: datetime | None) -> None:
+    assert_same_text(_one_message_batch(values, when))
+
+
+def test_a_non_ascii_value_to_escape_is_left_to_python() -> None:
+    batch = _one_message_batch(["ü\tab"] * 7, None)
+    if load._COPY_LINES is not None:
+        assert load._COPY_LINES(batch.messages, {}, {}, {}) is None  # declined before any lookup
+    assert not assert_same_text(batch)
+    assert "\\tab" in _lines(batch)[0]
 
 
 def _escaped(value: str) -> str:
