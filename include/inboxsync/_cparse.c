@@ -23,7 +23,9 @@
  *   order, 9 kind, 10 check_vacation (kind becomes auto_reply when the subject has vacation
  *   words), 11 list_id, 12 auto_submitted, 13 content_type.
  * `message(*values)` then builds the ParsedMessage without the cost of a frozen dataclass's
- * __init__.
+ * __init__, and `copy_lines(...)` writes a batch's stg_messages, stg_addresses and
+ * stg_references COPY text as inboxsync.load's line builders do (they are its reference and
+ * fallback: tests/unit/test_copy_text.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
