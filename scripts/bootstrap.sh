@@ -31,8 +31,8 @@ has_headers() {
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'
 }
 if { ! command -v cc >/dev/null 2>&1 || ! has_headers; } && command -v apt-get >/dev/null 2>&1; then
-  sudo_if_needed apt-get install -y -qq gcc python3-dev >/dev/null ||
-    echo "bootstrap: no C compiler or Python headers: the parse runs in pure Python" >&2
+  { sudo_if_needed apt-get update -qq && sudo_if_needed apt-get install -y -qq gcc python3-dev; } \
+    >/dev/null || echo "bootstrap: no C compiler or Python headers: the parse runs in Python" >&2
 fi
 
 "$venv/bin/python" -m pip install -q --upgrade pip
