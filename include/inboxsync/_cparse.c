@@ -1083,20 +1083,26 @@ static int append(buffer *b, const char *data, Py_ssize_t len)
     return 0;
 }
 
-/* A str as it stands (load.py's f-string does str() of it). NOT_HERE when it is not a str or
- * has no UTF-8 form. */
-static int append_plain(buffer *b, PyObject *value)
+/* The UTF-8 form of a str; NULL (and no error set) when it is not a str or has none, which
+ * copy_lines leaves to load.py. */
+static const char *utf8_of(PyObject *value, Py_ssize_t *len)
 {
     if (!PyUnicode_Check(value)) {
-        return NOT_HERE;
+        return NULL;
     }
-    Py_ssize_t len;
-    const char *utf8 = PyUnicode_AsUTF8AndSize(value, &len);
+    const char *utf8 = PyUnicode_AsUTF8AndSize(value, len);
     if (utf8 == NULL) {
         PyErr_Clear();
-        return NOT_HERE;
     }
-    return append(b, utf8, len);
+    return utf8;
+}
+
+/* A str as it stands (load.py's f-string does str() of it); NOT_HERE as for utf8_of. */
+static int append_plain(buffer *b, PyObject *value)
+{
+    Py_ssize_t len;
+    const char *utf8 = utf8_of(value, &len);
+    return utf8 == NULL ? NOT_HERE : append(b, utf8, len);
 }
 
 /* The bytes COPY's text format escapes (backslash, tab, LF, CR) or load._text drops (NUL). */
@@ -1130,13 +1136,9 @@ static int append_text(buffer *b, PyObject *value)
     if (value == Py_None) {
         return append(b, "\\N", 2);
     }
-    if (!PyUnicode_Check(value)) {
-        return NOT_HERE;
-    }
     Py_ssize_t len;
-    const char *utf8 = PyUnicode_AsUTF8AndSize(value, &len);
+    const char *utf8 = utf8_of(value, &len);
     if (utf8 == NULL) {
-        PyErr_Clear();
         return NOT_HERE;
     }
     Py_ssize_t special = -1;
