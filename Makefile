@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-reliability bench lint format airflow-ui services-up services-down clean
 
-# setup.py builds the parse's C fast path in place: a changed source is rebuilt here.
-$(STAMP): pyproject.toml setup.py scripts/bootstrap.sh include/inboxsync/_cparse.c
+# setup.py builds the C fast paths (parse, FETCH reader) in place: a changed source is rebuilt here.
+$(STAMP): pyproject.toml setup.py scripts/bootstrap.sh include/inboxsync/_cparse.c include/inboxsync/_cfetch.c
 	scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 

@@ -12,12 +12,14 @@ import functools
 import imaplib
 import ipaddress
 import logging
+import os
 import re
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import imapclient
@@ -28,7 +30,7 @@ from imapclient.fixed_offset import FixedOffset
 from imapclient.imapclient import ALL, SENT, join_message_ids, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response
 
-from inboxsync import imap_lines, settings
+from inboxsync import imap_lines, native, settings
 from inboxsync.parse import HEADER_FIELDS
 
 if TYPE_CHECKING:
@@ -562,12 +564,18 @@ class ImapSession:
         return _fetch_response(data, self.client.normalise_times)
 
     def _uid_fetch(
-        self, seqset: str | bytes, items: list[str], modifiers: list[str] | None = None
+        self,
+        seqset: str | bytes,
+        items: list[str],
+        modifiers: list[str] | None = None,
+        usual: list[FetchedCopy] | None = None,
     ) -> list[Any]:
         """Send one UID FETCH and return imaplib's raw untagged FETCH data, as IMAPClient does.
 
         The answer is read by `imap_lines.command_complete` (imaplib's reading, cheaper per
-        line), or by imaplib itself when its debug output is wanted.
+        line), or by imaplib itself when its debug output is wanted. Given ``usual`` (and the C
+        reader built), the answers of the usual shape that open the answer are read first by
+        `imap_lines.read_usual_fetches` into ``usual`` as copies, and are not in the data.
 
         Raises:
             IMAPClientError: A NO answer ("fetch failed: ..."), a BAD one (imaplib's "FETCH
@@ -582,6 +590,8 @@ class ImapSession:
             # which costs more than reading them. Level 0 skips that; nothing logged is lost.
             imap.debug = 0
             complete = functools.partial(imap_lines.command_complete, imap)
+        elif usual is not None:
+            usual = None  # every line through imaplib's logging reader
         try:
             tag = imap._command(
                 "UID",
@@ -590,6 +600,8 @@ class ImapSession:
                 seq_to_parenstr_upper(items),
                 seq_to_parenstr_upper(modifiers) if modifiers else None,
             )
+            if usual is not None and _SCAN is not None and not self.client.normalise_times:
+                imap_lines.read_usual_fetches(imap, _SCAN, usual)
             typ, data = complete("FETCH", tag)
             self.client._checkok("fetch", typ, data)
             typ, data = imap._untagged_response(typ, data, "FETCH")
@@ -611,35 +623,75 @@ class ImapSession:
             return []
         joined = join_message_ids(uids)
         sets: list[str | bytes] = [joined] if len(joined) <= _MAX_SET_CHARS else uid_set(uids)
-        response: dict[int, dict[bytes, Any]] = {}
+        response: dict[int, FetchedCopy | dict[bytes, Any]] = {}
         try:
             for seqset in sets:
-                part = _fetch_response(self._uid_fetch(seqset, items), self.client.normalise_times)
-                if not response:
-                    response = part
-                    continue
-                for uid, data in part.items():
-                    response.setdefault(uid, {}).update(data)
+                usual: list[FetchedCopy] = []
+                data = self._uid_fetch(seqset, items, usual=usual)
+                add_answers(response, usual, _fetch_response(data, self.client.normalise_times))
         except (IMAPClientError, OSError) as exc:
             raise InboxUnreachable(f"{self.cfg.address} broke off during FETCH: {exc}") from None
-        copies = []
-        for uid in uids:
-            data = response.get(uid)
-            if data is None:
-                continue  # expunged between SEARCH and FETCH: nothing to keep
-            copies.append(
-                FetchedCopy(
-                    uid=uid,
-                    raw_header=_header_bytes(data),
-                    flags=_flags(data),
-                    internal_date=data.get(b"INTERNALDATE"),
-                    size=data.get(b"RFC822.SIZE"),
-                    gm_msgid=data.get(b"X-GM-MSGID"),
-                    gm_thrid=data.get(b"X-GM-THRID"),
-                    gm_labels=_gm_labels(data),
-                )
-            )
-        return copies
+        # A UID without an answer was expunged between SEARCH and FETCH: nothing to keep.
+        return [copy_of(uid, response[uid]) for uid in uids if uid in response]
+
+
+def add_answers(
+    response: dict[int, FetchedCopy | dict[bytes, Any]],
+    usual: list[FetchedCopy],
+    others: dict[int, dict[bytes, Any]],
+) -> None:
+    """Add one command's answers to ``response``: the copies the C reader read (they came first
+    in the answer), then the items of the others. A UID answered twice gets the items of both,
+    the later ones winning, as IMAPClient merges them."""
+    if not response and not usual:
+        response.update(others)
+        return
+    for copy in usual:
+        _merge_answer(response, copy.uid, copy)
+    for uid, items in others.items():
+        _merge_answer(response, uid, items)
+
+
+def copy_of(uid: int, answer: FetchedCopy | dict[bytes, Any]) -> FetchedCopy:
+    """The copy of one answer (the C reader's is one already)."""
+    if type(answer) is FetchedCopy:
+        return answer
+    return FetchedCopy(
+        uid=uid,
+        raw_header=_header_bytes(answer),
+        flags=_flags(answer),
+        internal_date=answer.get(b"INTERNALDATE"),
+        size=answer.get(b"RFC822.SIZE"),
+        gm_msgid=answer.get(b"X-GM-MSGID"),
+        gm_thrid=answer.get(b"X-GM-THRID"),
+        gm_labels=_gm_labels(answer),
+    )
+
+
+def _merge_answer(
+    response: dict[int, FetchedCopy | dict[bytes, Any]],
+    uid: int,
+    answer: FetchedCopy | dict[bytes, Any],
+) -> None:
+    """Add one answer for ``uid``; a second one is merged into the first as IMAPClient does."""
+    before = response.get(uid)
+    if before is None:
+        response[uid] = answer
+        return
+    merged = _items(before) if type(before) is FetchedCopy else before
+    merged.update(_items(answer) if type(answer) is FetchedCopy else answer)
+    response[uid] = merged
+
+
+def _items(copy: FetchedCopy) -> dict[bytes, Any]:
+    """A copy the C reader read, as the items the Python reader gives for its answer (what
+    `fetch_headers` makes of them is the copy again)."""
+    return {
+        b"FLAGS": tuple(flag.encode() for flag in copy.flags),
+        b"INTERNALDATE": copy.internal_date,
+        b"RFC822.SIZE": copy.size,
+        _HEADER_KEY + _FETCH_ITEMS[0].split(" ", 1)[1].encode(): copy.raw_header,
+    }
 
 
 # -- reading FETCH answers ----------------------------------------------------------------------
@@ -873,16 +925,10 @@ def _internal_date(value: bytes, normalise_times: bool) -> datetime | None:
     m = None if normalise_times else _INTERNALDATE.fullmatch(value)
     if m is not None:
         day, month, year, hour, minute, second, sign, zh, zm = m.groups()
-        zone_key = sign + zh + zm
-        zone = _ZONES.get(zone_key)
-        if zone is None:
-            # As parsedate_tz: hours * 3600 + minutes * 60 (even 99 minutes); "-0000" is +0000.
-            seconds = int(zh) * 3600 + int(zm) * 60
-            zone = _ZONES[zone_key] = FixedOffset((-seconds if sign == b"-" else seconds) / 60)
         try:
             return datetime(
                 int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
-                tzinfo=zone,
+                tzinfo=_zone(sign + zh + zm),
             )  # fmt: skip
         except ValueError:
             pass  # e.g. 31-Feb: IMAPClient's own path below gives its answer (None)
@@ -890,6 +936,28 @@ def _internal_date(value: bytes, normalise_times: bool) -> datetime | None:
         return parse_to_datetime(value, normalise=normalise_times)
     except ValueError:
         return None
+
+
+def _zone(key: bytes) -> FixedOffset:
+    """INTERNALDATE's zone ("+0200") as IMAPClient gives it, one object per zone."""
+    zone = _ZONES.get(key)
+    if zone is None:
+        # As parsedate_tz: hours * 3600 + minutes * 60 (even 99 minutes); "-0000" is +0000.
+        seconds = int(key[1:3]) * 3600 + int(key[3:5]) * 60
+        zone = _ZONES[key] = FixedOffset((-seconds if key[:1] == b"-" else seconds) / 60)
+    return zone
+
+
+def _load_scan() -> Callable[..., tuple[int, bool]] | None:
+    """The C reader's `scan` (`inboxsync._cfetch`), when it is built from the source beside it
+    and ``INBOXSYNC_FETCH=python`` does not turn it off."""
+    if os.environ.get("INBOXSYNC_FETCH", "auto") == "python":
+        return None
+    module = native.built("_cfetch", CFETCH_SOURCE)
+    if module is None:
+        return None
+    module.configure(copy_type=FetchedCopy, zone=_zone)
+    return module.scan
 
 
 def _header_bytes(data: dict[bytes, Any]) -> bytes:
@@ -977,3 +1045,8 @@ def _decode(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+CFETCH_SOURCE = Path(__file__).with_name("_cfetch.c")
+#: The C reader of the usual FETCH answers; None: imaplib's reading and `read_fetch_response`.
+_SCAN = _load_scan()

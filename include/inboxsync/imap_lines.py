@@ -14,13 +14,20 @@ store for them is spelled out below); every other line goes through a copy of im
 dispatch (``_dispatch``), so tagged answers, BYE, continuations and bracketed codes behave as
 before. Nothing is logged to imaplib's command log (it is printed only at debug levels, and
 `inboxsync.imap` keeps imaplib's debug level at 0 while it reads).
+
+`read_usual_fetches` goes further for ``fetch_headers``: the answers of the one shape Dovecot
+gives it are read in C (``inboxsync._cfetch``) straight from the socket's bytes into copies, with
+no line, literal or dictionary made in Python; from the first line of any other kind on (at the
+latest the tagged result), the bytes it read ahead are put back in front of the socket file and
+`command_complete` reads the rest as before.
 """
 
 from __future__ import annotations
 
 import imaplib
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 # "* 12 FETCH (...)": what imaplib's Untagged_status matches with the type FETCH and some data.
 _FETCH_LINE = re.compile(rb"\* ([0-9]+) FETCH (.+)", re.DOTALL)
@@ -124,3 +131,83 @@ def _dispatch(imap: imaplib.IMAP4, resp: bytes) -> None:
         imap._append_untagged(typ, dat)
     if typ in ("OK", "NO", "BAD") and imap._match(imaplib.Response_code, dat):
         imap._append_untagged(str(imap.mo.group("type"), imap._encoding), imap.mo.group("data"))
+
+
+#: Bytes asked of the socket file at a time by `read_usual_fetches`.
+READ_SIZE = 1 << 16
+
+
+def read_usual_fetches(
+    imap: imaplib.IMAP4, scan: Callable[..., tuple[int, bool]], out: list[Any]
+) -> None:
+    """Read the answers of the usual shape that open the answer to the command just sent.
+
+    Args:
+        imap: The connection, its command sent (and nothing of its answer read yet).
+        scan: ``inboxsync._cfetch.scan``.
+        out: Where the copies go, in the answer's order.
+
+    The bytes from the first other line on are put back (`_ReadAhead`) for imaplib's reading.
+    Socket errors propagate as imaplib's own reads raise them; an early end of the stream is
+    left for that reading to report.
+    """
+    file = imap.file
+    seen: set[int] = set()
+    buffer = bytearray()
+    pos = 0
+    while True:
+        pos, stopped = scan(buffer, pos, seen, out)
+        if stopped:
+            break
+        chunk = file.read1(READ_SIZE)
+        if not chunk:
+            break
+        del buffer[:pos]  # O(1) at a bytearray's start
+        buffer += chunk
+        pos = 0
+    if pos < len(buffer):
+        imap.file = _ReadAhead(imap, bytes(buffer[pos:]), file)
+
+
+class _ReadAhead:
+    """The socket file with bytes already read put back in front of it; once they are read,
+    the connection's own file is put back in its place."""
+
+    def __init__(self, imap: imaplib.IMAP4, data: bytes, file: IO[bytes]) -> None:
+        self._imap = imap
+        self._data = data
+        self._file = file
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._data
+        end = data.find(b"\n") + 1 or len(data)
+        if limit >= 0:
+            end = min(end, limit)
+        line, self._data = data[:end], data[end:]
+        if not line.endswith(b"\n") and (limit < 0 or len(line) < limit):
+            line += self._file.readline(-1 if limit < 0 else limit - len(line))
+        self._put_back_when_read()
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            out, self._data = self._data + self._file.read(), b""
+        else:
+            out, self._data = self._data[:size], self._data[size:]
+            if len(out) < size:
+                out += self._file.read(size - len(out))
+        self._put_back_when_read()
+        return out
+
+    def read1(self, size: int = -1) -> bytes:
+        if not self._data:
+            return self._file.read1(size)
+        available = len(self._data)
+        return self.read(available if size is None or size < 0 else min(size, available))
+
+    def _put_back_when_read(self) -> None:
+        if not self._data and self._imap.file is self:
+            self._imap.file = self._file
+
+    def __getattr__(self, name: str) -> Any:  # close() and the rest: the socket file's
+        return getattr(self._file, name)

@@ -39,6 +39,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
 from pathlib import Path
 
+from inboxsync import native
 from inboxsync.classify import AUTO_REPLY, classify_fields, vacation_subject
 
 log = logging.getLogger(__name__)
@@ -1204,20 +1205,7 @@ def built_fast_path(source: Path = CPARSE_SOURCE) -> types.ModuleType | None:
         `inboxsync._cparse`; None when it is not built (no compiler at install) or was built from
         another source (a stale binary: ``make install`` rebuilds it).
     """
-    try:
-        from inboxsync import _cparse
-    except ImportError:
-        return None
-    if source.is_file():
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
-        if getattr(_cparse, "SOURCE_SHA256", None) != digest:
-            log.warning(
-                "%s was built from another source of %s: not used; run make install",
-                _cparse.__file__,
-                source.name,
-            )
-            return None
-    return _cparse
+    return native.built("_cparse", source)
 
 
 def _load_fast_path(

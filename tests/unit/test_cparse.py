@@ -285,7 +285,7 @@ def test_a_binary_built_from_another_source_is_not_used(
 ) -> None:
     edited = tmp_path / "_cparse.c"
     edited.write_bytes(parse.CPARSE_SOURCE.read_bytes() + b"/* edited */\n")
-    with caplog.at_level(logging.WARNING, logger="inboxsync.parse"):
+    with caplog.at_level(logging.WARNING, logger="inboxsync.native"):
         assert parse.built_fast_path(edited) is None
     assert "built from another source" in caplog.text
     assert parse.built_fast_path(parse.CPARSE_SOURCE) is not None

@@ -113,12 +113,17 @@ def table(results: dict[str, Any]) -> str:
     )
     python = results.get("python_parse")
     if python and python.get("slower"):
-        worker = (full.get("median_cpu_s") or {}).get("parse worker")
+        cpu = full.get("median_cpu_s") or {}
+        sync_cpu = ""
+        if python.get("median_cpu_s") is not None:  # figures of before the FETCH reader's C
+            sync_cpu = (f"; the sync process's {_fmt_s(python['median_cpu_s'])} against "
+                        f"{_fmt_s(cpu.get('sync process'))}")  # fmt: skip
         rows.append((
-            "  the same sync, pure Python parse (`INBOXSYNC_PARSE=python`)",
+            "  the same sync in pure Python (`INBOXSYNC_PARSE=python INBOXSYNC_FETCH=python`)",
             f"{_fmt_s(python['median_wall_s'])}, {_fmt_rate(python['median_rate'])}: "
             f"{python['slower']:.2f} times the wall; the worker's CPU "
-            f"{_fmt_s(python['median_worker_cpu_s'])} against {_fmt_s(worker)}",
+            f"{_fmt_s(python['median_worker_cpu_s'])} against {_fmt_s(cpu.get('parse worker'))}"
+            f"{sync_cpu}",
         ))  # fmt: skip
     ratio = results.get("ratio")
     rows.append(("sync / ceiling", "n/a" if ratio is None else f"{ratio:.1%}"))

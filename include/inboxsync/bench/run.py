@@ -165,23 +165,30 @@ def run_ceiling(services: localenv.LocalServices, user: str) -> ceiling.CeilingR
     )
 
 
+#: The environment of the pure Python sync: both C fast paths off (`inboxsync.native`).
+PURE_PYTHON = {"INBOXSYNC_PARSE": "python", "INBOXSYNC_FETCH": "python"}
+
+
 def run_python_parse(services: localenv.LocalServices, user: str) -> dict[str, Any]:
-    """The full sync again with the pure Python parse (``INBOXSYNC_PARSE=python``): the C fast
-    path's gain, measured beside it in the same run."""
+    """The full sync again in pure Python (`PURE_PYTHON`: the parse and the FETCH reader): the C
+    fast paths' gain, measured beside it in the same run."""
     url = fresh_warehouse(services, "bench_python")
     register(services, url, "bench full", user)
-    log.info("the same full sync with the pure Python parse")
+    log.info("the same full sync in pure Python (parse and FETCH reader)")
     out = probe_with_servers(
-        services, ["full", "--inbox", "bench full", "--url", url], env={"INBOXSYNC_PARSE": "python"}
+        services, ["full", "--inbox", "bench full", "--url", url], env=PURE_PYTHON
     )
-    log.info("  %.1f s, the worker's CPU %.1f s", out["wall_s"], out["worker_cpu_s"])
+    log.info(
+        "  %.1f s, the worker's CPU %.1f s, the sync process's %.1f s",
+        out["wall_s"], out["worker_cpu_s"], out["cpu_s"],
+    )  # fmt: skip
     return out
 
 
 def summarise_python_parse(
     runs: list[dict[str, Any]], full: dict[str, Any], n: int
 ) -> dict[str, Any] | None:
-    """Medians of the pure Python parse's syncs, and how much longer they took than the sync's."""
+    """Medians of the pure Python syncs, and how much longer they took than the sync's."""
     wall = report.median(r["wall_s"] for r in runs)
     if not wall:
         return None
@@ -190,6 +197,7 @@ def summarise_python_parse(
         "median_wall_s": wall,
         "median_rate": n / wall,
         "median_worker_cpu_s": report.median(r["worker_cpu_s"] for r in runs),
+        "median_cpu_s": report.median(r["cpu_s"] for r in runs),
         "slower": wall / full["median_wall_s"] if full["median_wall_s"] else None,
     }
 
