@@ -103,9 +103,18 @@ def register(services: localenv.LocalServices, url: str, name: str, user: str) -
 
 
 def fresh_warehouse(services: localenv.LocalServices, db: str) -> str:
-    """Drop and recreate ``db`` and migrate it; returns its URL."""
+    """Drop and recreate ``db`` and migrate it, then checkpoint; returns its URL.
+
+    Every timed run starts from the same server state: the checkpoint writes out what the
+    harness's earlier steps left dirty in the shared buffers, which the run would otherwise
+    write while it evicts them (a sync right after another database's sync: 0.6-1.0 s more wall
+    and 0.7-0.9 s more PostgreSQL CPU, 2 pairs of the same hour). The run's own checkpoints it
+    still pays for (a 100,000-message sync writes more WAL than one takes).
+    """
     url = services.create_database(db, drop=True)
     warehouse.migrate(url)
+    with warehouse.transaction(url) as cur:
+        cur.execute("CHECKPOINT")
     return url
 
 
@@ -182,6 +191,7 @@ def run_python_parse(services: localenv.LocalServices, user: str) -> dict[str, A
         "  %.1f s, the worker's CPU %.1f s, the sync process's %.1f s",
         out["wall_s"], out["worker_cpu_s"], out["cpu_s"],
     )  # fmt: skip
+    services.drop_databases("bench_python")  # its buffers go with it, unwritten
     return out
 
 
@@ -205,13 +215,16 @@ def summarise_python_parse(
 def run_floor(services: localenv.LocalServices, root: Path, synced_url: str) -> floor.FloorResult:
     """The rows the full sync stored at ``synced_url``, written again into a fresh warehouse."""
     target = fresh_warehouse(services, "bench_floor")
-    return floor.measure(
-        synced_url,
-        target,
-        root / "floor",
-        batch_size=settings.BATCH_SIZE,
-        pg_pid=services.pg_pid,
-    )
+    try:
+        return floor.measure(
+            synced_url,
+            target,
+            root / "floor",
+            batch_size=settings.BATCH_SIZE,
+            pg_pid=services.pg_pid,
+        )
+    finally:
+        services.drop_databases("bench_floor")  # its buffers go with it, unwritten
 
 
 def _since(services: localenv.LocalServices, before: dict[str, float]) -> dict[str, float]:
