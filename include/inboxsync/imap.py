@@ -584,14 +584,16 @@ class ImapSession:
         imap = self.client._imap
         level = imap.debug
         complete = imap._command_complete  # imaplib's own reading, which logs every line
-        if not _IMAPLIB_LOG.isEnabledFor(logging.DEBUG):
+        logged = _IMAPLIB_LOG.isEnabledFor(logging.DEBUG)
+        if not logged:
             # IMAPClient sets imaplib's debug level to 5 and sends its output to this logger:
             # imaplib then formats every line and literal (repr) for a logger that drops them,
             # which costs more than reading them. Level 0 skips that; nothing logged is lost.
             imap.debug = 0
             complete = functools.partial(imap_lines.command_complete, imap)
-        elif usual is not None:
-            usual = None  # every line through imaplib's logging reader
+        # With imaplib's debug log on, every line goes through its logging reader.
+        read_usual = not logged and usual is not None and _SCAN is not None
+        read_usual = read_usual and not self.client.normalise_times
         try:
             tag = imap._command(
                 "UID",
@@ -600,7 +602,7 @@ class ImapSession:
                 seq_to_parenstr_upper(items),
                 seq_to_parenstr_upper(modifiers) if modifiers else None,
             )
-            if usual is not None and _SCAN is not None and not self.client.normalise_times:
+            if read_usual:
                 imap_lines.read_usual_fetches(imap, _SCAN, usual)
             typ, data = complete("FETCH", tag)
             self.client._checkok("fetch", typ, data)
