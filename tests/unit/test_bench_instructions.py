@@ -45,9 +45,10 @@ def test_counts_per_message_only_the_measured_work_and_repeat(valgrind, headers,
     small, large = tmp_path / "small.pickle", tmp_path / "large.pickle"
     small.write_bytes(pickle.dumps(headers[:20]))
     large.write_bytes(pickle.dumps(headers))
-    # The same work, the same count (to a few instructions in ten thousand: only the file's
-    # path differs, which moves what the interpreter allocates).
-    assert instructions.count(valgrind, "parse", small) == pytest.approx(parse * 20, rel=0.002)
+    # The same work, the same count to within 1%: only the file's path and the environment
+    # differ, which move where the interpreter allocates (a fresh clone's CI run counted 0.35%
+    # fewer than `measure` in the same test; staging adds over 30%, an import billions).
+    assert instructions.count(valgrind, "parse", small) == pytest.approx(parse * 20, rel=0.01)
     # Only the parse is counted (the interpreter's start and imports run billions of
     # instructions outside it): three times the headers, two to three times the count (the
     # first headers also fill the address caches, a larger share since the parse is in C).
